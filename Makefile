@@ -1,0 +1,59 @@
+# Ficus — make targets. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/.bin
+STATICCHECK_VERSION := v0.8.2
+OASDIFF_VERSION := v1.35.0
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+PKGS := ./...
+FUZZTIME ?= 20s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/ficus
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ficus ./cmd/ficus
+
+.PHONY: run
+run: build ## start the whole demo on loopback (legacy, new services, gateway); Ctrl-C stops it
+	./bin/ficus demo --data data
+
+.PHONY: test
+test: ## run every test with the race detector
+	$(GO) test -race -count=1 -shuffle=on -timeout 20m $(PKGS)
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+.PHONY: lint
+lint: $(BIN)/staticcheck ## go vet, staticcheck (pinned) and gofmt
+	$(GO) vet $(PKGS)
+	$(BIN)/staticcheck $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+.PHONY: bench
+bench: build ## run the Go benchmarks and the loopback load comparison; results in docs/benchmarks.md
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS) | tee bench-go.txt
+
+.PHONY: fuzz
+fuzz: ## run every native fuzz target for FUZZTIME each (default 20s)
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+.PHONY: cover
+cover: ## test with coverage; writes cover.out and prints the total
+	$(GO) test -count=1 -coverprofile=cover.out $(PKGS)
+	$(GO) tool cover -func=cover.out | tail -1
+
+.PHONY: clean
+clean: ## remove build output and demo data
+	rm -rf bin data cover.out bench-go.txt

@@ -1,0 +1,274 @@
+// Package config is the gateway's configuration: one YAML file describing
+// listeners, upstreams, routes and limits. Defaults are applied in one place
+// (ApplyDefaults) and Validate reports every problem at once, each naming the
+// key path and the bad value, so an operator fixes a file in one pass.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	// Listen is the public address of the gateway. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// Admin is the operator listener (metrics, health, admin API).
+	Admin Admin `yaml:"admin"`
+	// TrustedProxies lists peers (CIDRs or single IPs) whose X-Forwarded-*
+	// headers are believed. Empty (the default) trusts nobody: forwarded
+	// headers from clients are replaced.
+	TrustedProxies []string `yaml:"trustedProxies"`
+	// Limits bound what one request may cost.
+	Limits Limits `yaml:"limits"`
+	// Upstreams are the backends by name; routes refer to them by name.
+	Upstreams map[string]Upstream `yaml:"upstreams"`
+	// Routing says how a request's user is identified and who may override
+	// a decision.
+	Routing Routing `yaml:"routing"`
+	// Flags configures the OpenFeature provider. Empty means no flags: a
+	// route that names a flag then fails validation.
+	Flags Flags `yaml:"flags"`
+	// Routes are matched in order of specificity: exact paths first, then
+	// the longest prefix. A request no route matches goes to DefaultRoute.
+	Routes []Route `yaml:"routes"`
+	// DefaultRoute serves requests that match no route. Default: name
+	// "default", backend "legacy", every method.
+	DefaultRoute Route `yaml:"defaultRoute"`
+}
+
+// Admin is the operator listener.
+type Admin struct {
+	// Listen is the admin address (/metrics, /healthz, /readyz, /admin/...).
+	// Default 127.0.0.1:8090.
+	Listen string `yaml:"listen"`
+	// Tokens may call the admin API. None means the admin API answers 401
+	// to everything (metrics and health stay open).
+	Tokens []Token `yaml:"tokens"`
+	// AuditDB is the SQLite file of the audit log. Default "data/ficus-audit.db".
+	AuditDB string `yaml:"auditDB"`
+}
+
+// Token is one bearer token of the admin API.
+type Token struct {
+	// Name identifies who acts in the audit log, e.g. "alice" or "ci".
+	Name string `yaml:"name"`
+	// Value is the token itself. Prefer ValueEnv: a token in a file leaks
+	// with the file.
+	Value string `yaml:"value"`
+	// ValueEnv names an environment variable holding the token; it wins
+	// over Value when set and non-empty.
+	ValueEnv string `yaml:"valueEnv"`
+	// Scopes: "read" (list routes, audit) and/or "write" (change routes).
+	Scopes []string `yaml:"scopes"`
+}
+
+// Secret returns the token value, preferring the environment.
+func (t Token) Secret() string {
+	if t.ValueEnv != "" {
+		if v := os.Getenv(t.ValueEnv); v != "" {
+			return v
+		}
+	}
+	return t.Value
+}
+
+// Limits bound what a request may cost the gateway.
+type Limits struct {
+	// MaxRequestBodyBytes rejects larger bodies with 413. Default 4 MiB.
+	MaxRequestBodyBytes int `yaml:"maxRequestBodyBytes"`
+	// MaxHeaderBytes is the read buffer for request headers (fasthttp
+	// ReadBufferSize); larger headers get 431. Default 8 KiB.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
+	// ReadTimeout bounds reading one whole request. Default 30s.
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds writing one response. Default 60s.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 90s.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// ShutdownTimeout is how long SIGTERM waits for in-flight requests
+	// before closing connections. Default 20s.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// StreamResponseThresholdBytes: upstream responses larger than this
+	// (or of unknown length) are streamed to the client instead of being
+	// buffered whole. Default 1 MiB.
+	StreamResponseThresholdBytes int `yaml:"streamResponseThresholdBytes"`
+}
+
+// Upstream is one backend the gateway proxies to.
+type Upstream struct {
+	// URL is the base, scheme://host:port (no path), e.g. http://127.0.0.1:8081.
+	URL string `yaml:"url"`
+	// Kind says what the upstream speaks: "legacy" (the monolith's own
+	// formats), "new" (the new contract) or "acl" (the new contract served
+	// from the legacy). Used by shadow comparison. Default "legacy".
+	Kind string `yaml:"kind"`
+	// DialTimeout bounds connecting. Default 2s.
+	DialTimeout time.Duration `yaml:"dialTimeout"`
+	// Timeout is the default time to wait for the response headers; a
+	// route may override it. Default 10s. On expiry the client gets 504.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxConns caps connections to this upstream. Default 512.
+	MaxConns int `yaml:"maxConns"`
+	// MaxIdleConnDuration closes pooled idle connections. Default 30s.
+	MaxIdleConnDuration time.Duration `yaml:"maxIdleConnDuration"`
+	// Breaker trips this upstream's circuit breaker.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// Breaker configures one upstream's circuit breaker (gobreaker).
+type Breaker struct {
+	// Disabled turns the breaker off for this upstream. Default false.
+	Disabled bool `yaml:"disabled"`
+	// Window is the rolling window over which failures are counted.
+	// Default 10s.
+	Window time.Duration `yaml:"window"`
+	// MinRequests in the window before the breaker may trip. Default 10.
+	MinRequests uint32 `yaml:"minRequests"`
+	// FailureRatio (0..1] trips the breaker. Default 0.5.
+	FailureRatio float64 `yaml:"failureRatio"`
+	// ConsecutiveFailures trips the breaker regardless of ratio. Default 5.
+	ConsecutiveFailures uint32 `yaml:"consecutiveFailures"`
+	// OpenFor is how long the breaker stays open before letting probes
+	// through. Default 5s.
+	OpenFor time.Duration `yaml:"openFor"`
+	// HalfOpenProbes is how many requests may probe while half-open.
+	// Default 3.
+	HalfOpenProbes uint32 `yaml:"halfOpenProbes"`
+}
+
+// Routing identifies the user a request belongs to and who may override a
+// routing decision.
+type Routing struct {
+	// UserKey says where the sticky user key comes from, first hit wins.
+	UserKey UserKey `yaml:"userKey"`
+	// Override lets testers force a backend with a header.
+	Override Override `yaml:"override"`
+	// ContextHeaders are request headers copied into the flag evaluation
+	// context (as lower-case attribute names). Default none.
+	ContextHeaders []string `yaml:"contextHeaders"`
+}
+
+// UserKey locates the sticky key of a request's user.
+type UserKey struct {
+	// Header, e.g. "X-User-Id". Default "X-User-Id".
+	Header string `yaml:"header"`
+	// Cookie, e.g. "uid". Empty: not used.
+	Cookie string `yaml:"cookie"`
+	// JWTSub takes the unverified "sub" claim of an "Authorization: Bearer"
+	// JWT. Only for bucketing, never for authorisation. Default false.
+	JWTSub bool `yaml:"jwtSub"`
+}
+
+// Override is the tester's escape hatch: a header naming the backend,
+// honoured only with a valid token or from a trusted network.
+type Override struct {
+	// Header carries "legacy" or "new". Default "X-Ficus-Backend".
+	Header string `yaml:"header"`
+	// TokenHeader carries the override token. Default "X-Ficus-Override-Token".
+	TokenHeader string `yaml:"tokenHeader"`
+	// Tokens accepted in TokenHeader (values or env names, as admin tokens).
+	Tokens []Token `yaml:"tokens"`
+	// TrustedNetworks (CIDRs) may override without a token. Default none.
+	TrustedNetworks []string `yaml:"trustedNetworks"`
+}
+
+// Flags configures the OpenFeature provider that answers route flags.
+type Flags struct {
+	// File is a flagd flag-definition JSON file evaluated in process and
+	// re-read when it changes. Relative paths are relative to the config file.
+	File string `yaml:"file"`
+	// Flagd is host:port of a flagd server (the scale-out alternative to
+	// File). Exactly one of File and Flagd may be set.
+	Flagd string `yaml:"flagd"`
+}
+
+// Route is one named slice of the URL space with its own traffic policy.
+type Route struct {
+	// Name labels metrics, logs and admin calls. Required, unique,
+	// [a-z0-9_-]{1,64}.
+	Name string `yaml:"name"`
+	// Path is an exact path ("/shop/catalog.do") or a prefix ending in
+	// "/*" ("/api/v1/products/*" matches "/api/v1/products" and below).
+	Path string `yaml:"path"`
+	// Methods the route accepts; others get 405. Empty means every method.
+	Methods []string `yaml:"methods"`
+	// Legacy is the upstream serving the legacy side. Default "legacy".
+	Legacy string `yaml:"legacy"`
+	// New is the upstream serving the new side. Empty: the route is
+	// legacy-only (facade phase).
+	New string `yaml:"new"`
+	// Canary is the percent (0-100, fractions allowed, e.g. 0.5) of users
+	// sent to New. Default 0.
+	Canary float64 `yaml:"canary"`
+	// Cohort is the sticky-hash key: routes sharing a cohort put a user on
+	// the same side (e.g. cart and order). Default: the route name.
+	Cohort string `yaml:"cohort"`
+	// Flag names an OpenFeature flag whose string variant ("legacy" or
+	// "new") decides before the canary. Empty: no flag.
+	Flag string `yaml:"flag"`
+	// Timeout overrides the upstream's response timeout for this route.
+	// Zero: the upstream's.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many times a safe request (GET/HEAD/OPTIONS) is retried
+	// on a connection error that happened before any byte was sent. Default
+	// 0; at most 3.
+	Retries int `yaml:"retries"`
+	// Fallback serves a failed safe request from Legacy when New fails.
+	// Default true (set false to see new-side failures unmasked).
+	Fallback *bool `yaml:"fallback"`
+	// RateLimit caps requests per second for the whole route (all clients).
+	RateLimit RateLimit `yaml:"rateLimit"`
+}
+
+// FallbackEnabled reports the effective Fallback setting.
+func (r Route) FallbackEnabled() bool { return r.Fallback == nil || *r.Fallback }
+
+// RateLimit is a token bucket per route.
+type RateLimit struct {
+	// RPS is the sustained rate. Zero (the default) means unlimited.
+	RPS float64 `yaml:"rps"`
+	// Burst is the bucket size. Default: max(1, RPS).
+	Burst int `yaml:"burst"`
+}
+
+//go:embed demo.yaml
+var demoYAML []byte
+
+// Demo returns the embedded demo configuration with defaults applied.
+func Demo() (*Config, error) { return Parse(demoYAML) }
+
+// DemoYAML returns the embedded demo configuration's text.
+func DemoYAML() []byte { return bytes.Clone(demoYAML) }
+
+// Load reads, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes YAML (unknown keys are errors), applies defaults and
+// validates. A validation failure is a *ValidationError listing every problem.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parsing config YAML: %w", err)
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

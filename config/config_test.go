@@ -1,0 +1,134 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDemoConfigIsValid(t *testing.T) {
+	t.Parallel()
+	c, err := Demo()
+	if err != nil {
+		t.Fatalf("embedded demo config: %v", err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.Admin.Listen != "127.0.0.1:8090" {
+		t.Fatalf("demo listeners = %s, %s; want 127.0.0.1:8080 and 127.0.0.1:8090", c.Listen, c.Admin.Listen)
+	}
+	if len(c.Routes) == 0 {
+		t.Fatal("demo config has no routes")
+	}
+}
+
+func TestDefaultsAppliedOnce(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte("upstreams: {legacy: {url: 'http://127.0.0.1:8081'}}\nroutes: [{name: a, path: /a}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := c.Upstreams["legacy"]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen", c.Listen, "127.0.0.1:8080"},
+		{"limits.maxRequestBodyBytes", c.Limits.MaxRequestBodyBytes, 4 << 20},
+		{"limits.shutdownTimeout", c.Limits.ShutdownTimeout, 20 * time.Second},
+		{"upstream timeout", u.Timeout, 10 * time.Second},
+		{"upstream kind", u.Kind, "legacy"},
+		{"breaker ratio", u.Breaker.FailureRatio, 0.5},
+		{"route legacy", c.Routes[0].Legacy, "legacy"},
+		{"route cohort", c.Routes[0].Cohort, "a"},
+		{"route fallback", c.Routes[0].FallbackEnabled(), true},
+		{"default route", c.DefaultRoute.Name, "default"},
+		{"user key header", c.Routing.UserKey.Header, "X-User-Id"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+// TestValidateReportsEveryProblem checks that one pass over a bad file names
+// each problem with its key path and bad value.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	bad := `
+listen: "localhost"
+admin: {listen: "127.0.0.1:8090", tokens: [{name: ops, value: short, scopes: [admin]}]}
+trustedProxies: ["not-a-cidr"]
+upstreams:
+  legacy: {url: "http://127.0.0.1:8081/shop"}
+  newsvc: {url: "ftp://x", kind: modern, breaker: {failureRatio: 2}}
+routes:
+  - {name: "Bad Name", path: "shop", methods: [FETCH]}
+  - {name: dup, path: /a/*, canary: 150, new: nowhere}
+  - {name: dup, path: "/b/*/c", retries: 9, flag: beta}
+`
+	_, err := Parse([]byte(bad))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want *ValidationError, got %v", err)
+	}
+	want := []string{
+		"listen: must be ip:port",
+		"admin.tokens[0].value: must be at least 16 characters",
+		"admin.tokens[0].scopes[0]: must be read or write (got admin)",
+		"trustedProxies[0]: must be a CIDR",
+		"upstreams.legacy.url: must not have a path",
+		"upstreams.newsvc.url: must be http(s)://host:port (got ftp://x)",
+		"upstreams.newsvc.kind: must be legacy, new or acl (got modern)",
+		"upstreams.newsvc.breaker.failureRatio: must be in (0, 1] (got 2)",
+		"routes[0].name: is required and must match",
+		"routes[0].path: must start with / (got shop)",
+		"routes[0].methods[0]: unknown HTTP method (got FETCH)",
+		"routes[1].new: names no upstream (known: legacy, newsvc) (got nowhere)",
+		"routes[1].canary: must be a percent between 0 and 100 (got 150)",
+		"routes[2].name: duplicates routes[1].name",
+		"routes[2].path: a * may only end the pattern",
+		"routes[2].retries: must be between 0 and 3 (got 9)",
+		"routes[2].flag: needs a flag provider",
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("validation output lacks %q\nfull output:\n%s", w, msg)
+		}
+	}
+	if strings.Contains(msg, "short") {
+		t.Errorf("a token value leaked into the error:\n%s", msg)
+	}
+}
+
+func TestUnknownKeysAreErrors(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte("upstreams: {legacy: {url: 'http://127.0.0.1:8081'}}\nroutez: []\n"))
+	if err == nil || !strings.Contains(err.Error(), "routez") {
+		t.Fatalf("want an error naming the unknown key routez, got %v", err)
+	}
+}
+
+func TestLoadNamesMissingFile(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "absent.yaml")
+	_, err := Load(p)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("want ErrNotExist, got %v", err)
+	}
+}
+
+func TestTokenSecretPrefersEnvironment(t *testing.T) {
+	t.Setenv("FICUS_TEST_TOKEN", "from-the-environment-123")
+	tok := Token{Name: "x", Value: "from-the-file-123456", ValueEnv: "FICUS_TEST_TOKEN"}
+	if got := tok.Secret(); got != "from-the-environment-123" {
+		t.Fatalf("Secret() = %q, want the environment's value", got)
+	}
+	t.Setenv("FICUS_TEST_TOKEN", "")
+	if got := tok.Secret(); got != "from-the-file-123456" {
+		t.Fatalf("Secret() with empty env = %q, want the file's value", got)
+	}
+}
