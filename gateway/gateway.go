@@ -1,0 +1,351 @@
+// Package gateway is Ficus's public proxy: a Fiber app that normalises the
+// request path, matches it to a configured route, asks a Decider which
+// backend serves it, and forwards the request unchanged (hop-by-hop fields
+// aside) through a per-upstream client with a circuit breaker, bounded
+// retries, safe fallback to the legacy side and a per-route rate limit. A
+// second, operator-only listener serves /metrics, /healthz, /readyz and the
+// admin API.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/ficus-gw/ficus/config"
+	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/gateway/proxy"
+	"github.com/ficus-gw/ficus/gateway/route"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Response headers the gateway adds to every proxied answer.
+const (
+	// HeaderRoute names the Ficus route that matched.
+	HeaderRoute = "X-Ficus-Route"
+	// HeaderBackend is "legacy" or "new": the side that produced the answer.
+	HeaderBackend = "X-Ficus-Backend"
+	// HeaderFallback is present when the new side failed and the legacy side
+	// answered; its value is the failure (connect, timeout, reset,
+	// status_5xx, breaker_open).
+	HeaderFallback = "X-Ficus-Fallback"
+)
+
+// Options are the gateway's dependencies.
+type Options struct {
+	// Config is the validated configuration (config.Load or config.Demo).
+	Config *config.Config
+	// Registry receives the gateway's metrics. Required.
+	Registry *prometheus.Registry
+	// Logger receives structured logs. Nil: slog.Default().
+	Logger *slog.Logger
+	// Decider picks the backend of routes that have a new side. Nil: the
+	// built-in one (legacy, or new for a route at canary 100).
+	Decider Decider
+	// Admin, when set, serves /admin and everything below it on the admin
+	// listener.
+	Admin fiber.Handler
+	// Now is the clock of rate limits and RouteStats. Nil: time.Now.
+	Now func() time.Time
+	// Dial, when set, connects to upstreams instead of TCP: it receives the
+	// upstream name and its host:port. For in-process upstreams (tests,
+	// benchmarks). Nil: TCP with the upstream's dialTimeout.
+	Dial func(upstream, addr string) (net.Conn, error)
+}
+
+// Gateway is the proxy. Create it with New and run it with Serve.
+type Gateway struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	now      func() time.Time
+	table    *route.Table
+	routes   []routeState
+	ups      map[string]*proxy.Upstream
+	decider  Decider
+	m        *metrics
+	ids      *idSource
+	trust    proxy.Trust
+	stream   int // limits.streamResponseThresholdBytes
+	app      *fiber.App
+	adminApp *fiber.App
+	ready    atomic.Bool
+	draining atomic.Bool
+	served   atomic.Bool
+	dial     func(upstream, addr string) (net.Conn, error)
+	// tokenHeader carries the override token (routing.override.tokenHeader);
+	// it is removed before forwarding.
+	tokenHeader string
+}
+
+// routeState is everything the hot path needs about one route.
+type routeState struct {
+	name     string
+	route    *route.Route
+	ups      [numBackends]*proxy.Upstream // [decide.New] is nil for legacy-only routes
+	timeout  [numBackends]time.Duration
+	retries  int
+	fallback bool
+	limiter  *rateLimiter
+	err405   *Error
+	stats    [numBackends]backendRings
+}
+
+// New builds the gateway: route table, one client and breaker per
+// upstream, metrics (registered on opts.Registry) and both Fiber apps. It
+// does not listen; see Serve.
+func New(opts Options) (*Gateway, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("gateway: Options.Config is required")
+	}
+	if opts.Registry == nil {
+		return nil, errors.New("gateway: Options.Registry is required")
+	}
+	g := &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, decider: opts.Decider, dial: opts.Dial,
+		stream: cfg.Limits.StreamResponseThresholdBytes, tokenHeader: cfg.Routing.Override.TokenHeader}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.decider == nil {
+		g.decider = newStaticDecider(cfg)
+	}
+	var err error
+	if g.ids, err = newIDSource(); err != nil {
+		return nil, fmt.Errorf("gateway: seeding request ids: %w", err)
+	}
+	for _, p := range cfg.TrustedProxies {
+		pfx, err := config.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: trustedProxies %q: %w", p, err)
+		}
+		g.trust = append(g.trust, pfx)
+	}
+	if g.table, err = route.Compile(cfg.Routes, cfg.DefaultRoute); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	all := append(slices.Clip(cfg.Routes), cfg.DefaultRoute)
+	if err := g.buildUpstreams(all, opts.Registry); err != nil {
+		return nil, err
+	}
+	g.routes = make([]routeState, len(all))
+	for i, r := range all {
+		rs := &g.routes[i]
+		rs.name = r.Name
+		rs.route = g.table.Route(i)
+		rs.retries = r.Retries
+		rs.fallback = r.FallbackEnabled()
+		rs.limiter = newRateLimiter(r.RateLimit.RPS, r.RateLimit.Burst)
+		rs.err405 = &Error{Status: fiber.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Message: "method not allowed on this route; allowed: " + rs.route.Allow, Allow: rs.route.Allow}
+		names := [numBackends]string{decide.Legacy: r.Legacy, decide.New: r.New}
+		for b, n := range names {
+			if n == "" {
+				continue
+			}
+			up, ok := g.ups[n]
+			if !ok {
+				return nil, fmt.Errorf("gateway: route %s names unknown upstream %q", r.Name, n)
+			}
+			rs.ups[b] = up
+			rs.timeout[b] = r.Timeout
+			if rs.timeout[b] <= 0 {
+				rs.timeout[b] = up.Timeout()
+			}
+		}
+	}
+	if g.m, err = newMetrics(opts.Registry, g.table); err != nil {
+		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
+	}
+	g.app = g.newPublicApp()
+	g.adminApp = g.newAdminApp(opts.Registry, opts.Admin)
+	return g, nil
+}
+
+func (g *Gateway) buildUpstreams(routes []config.Route, reg *prometheus.Registry) error {
+	// The client's read timeout must allow the longest route timeout.
+	longest := map[string]time.Duration{}
+	for _, r := range routes {
+		for _, n := range []string{r.Legacy, r.New} {
+			longest[n] = max(longest[n], r.Timeout)
+		}
+	}
+	g.ups = make(map[string]*proxy.Upstream, len(g.cfg.Upstreams))
+	for name, u := range g.cfg.Upstreams {
+		var dial func(string) (net.Conn, error)
+		if g.dial != nil {
+			dial = func(addr string) (net.Conn, error) { return g.dial(name, addr) }
+		}
+		up, err := proxy.NewUpstream(name, u, proxy.Options{
+			Dial:        dial,
+			ReadTimeout: longest[name],
+			OnStateChange: func(name string, from, to gobreaker.State) {
+				lvl := slog.LevelWarn
+				if to == gobreaker.StateClosed {
+					lvl = slog.LevelInfo
+				}
+				g.log.Log(context.Background(), lvl, "circuit breaker changed state", "upstream", name, "from", from.String(), "to", to.String())
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		g.ups[name] = up
+		gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        MetricBreakerState,
+			Help:        "Circuit breaker state by upstream: 0 closed, 1 half-open, 2 open.",
+			ConstLabels: prometheus.Labels{"backend": name},
+		}, func() float64 { return float64(up.State()) })
+		if err := reg.Register(gauge); err != nil {
+			return fmt.Errorf("gateway: registering %s: %w", MetricBreakerState, err)
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) newPublicApp() *fiber.App {
+	l := g.cfg.Limits
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage:        true,
+		ErrorHandler:                 g.errorHandler,
+		BodyLimit:                    l.MaxRequestBodyBytes,
+		ReadBufferSize:               l.MaxHeaderBytes,
+		ReadTimeout:                  l.ReadTimeout,
+		WriteTimeout:                 l.WriteTimeout,
+		IdleTimeout:                  l.IdleTimeout,
+		DisableDefaultContentType:    true, // relay the upstream's Content-Type, or none
+		DisablePreParseMultipartForm: true,
+	})
+	app.Hooks().OnListen(func(fiber.ListenData) error {
+		g.ready.Store(true)
+		return nil
+	})
+	// handle routes on route.Normalize of the raw path (URI.PathOriginal),
+	// never on fasthttp's normalised Path, which decodes %2F into a
+	// separator; the upstream client sends that same normalised path
+	// verbatim (proxy.NewUpstream disables the client's normalisation).
+	app.Use(g.handle)
+	return app
+}
+
+func (g *Gateway) newAdminApp(reg *prometheus.Registry, admin fiber.Handler) *fiber.App {
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ErrorHandler:          g.errorHandler,
+		ReadTimeout:           g.cfg.Limits.ReadTimeout,
+		WriteTimeout:          g.cfg.Limits.WriteTimeout,
+		IdleTimeout:           g.cfg.Limits.IdleTimeout,
+	})
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelError)})))
+	app.Get("/healthz", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"status": "ok"})
+	})
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		switch {
+		case g.draining.Load():
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
+		case !g.ready.Load():
+			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "starting"})
+		}
+		return c.JSON(fiber.Map{"status": "ready"})
+	})
+	if admin != nil {
+		app.Use("/admin", admin)
+	}
+	return app
+}
+
+// Serve runs the public app on public and the operator app on admin until
+// ctx is done, then drains: /readyz answers 503, the public listener stops
+// accepting, and Serve waits for in-flight requests (at most
+// limits.shutdownTimeout) before closing the admin listener and returning.
+// It returns an error if a listener failed or the drain timed out. Serve
+// may be called once.
+func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
+	if !g.served.CompareAndSwap(false, true) {
+		return errors.New("gateway: Serve called twice")
+	}
+	pubErr := make(chan error, 1)
+	admErr := make(chan error, 1)
+	go func() { pubErr <- g.app.Listener(public) }()
+	go func() { admErr <- g.adminApp.Listener(admin) }()
+
+	var failed error
+	select {
+	case <-ctx.Done():
+	case err := <-pubErr:
+		failed = fmt.Errorf("gateway: public listener: %w", err)
+		pubErr <- nil
+	case err := <-admErr:
+		failed = fmt.Errorf("gateway: admin listener: %w", err)
+		admErr <- nil
+	}
+	g.draining.Store(true)
+	g.ready.Store(false)
+	g.log.Info("draining", "timeout", g.cfg.Limits.ShutdownTimeout.String())
+
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.ShutdownTimeout)
+	defer cancel()
+	drainErr := g.app.ShutdownWithContext(sctx)
+	_ = public.Close() // in case Serve had not registered it yet
+	<-pubErr
+
+	actx, acancel := context.WithTimeout(context.Background(), time.Second)
+	defer acancel()
+	_ = g.adminApp.ShutdownWithContext(actx)
+	_ = admin.Close()
+	<-admErr
+	for _, up := range g.ups {
+		up.CloseIdle()
+	}
+	if drainErr != nil {
+		drainErr = fmt.Errorf("gateway: drain: %w", drainErr)
+	}
+	g.log.Info("stopped")
+	return errors.Join(failed, drainErr)
+}
+
+// Breakers returns each upstream's breaker state: "closed", "half-open" or
+// "open" (a disabled breaker reads "closed").
+func (g *Gateway) Breakers() map[string]string {
+	out := make(map[string]string, len(g.ups))
+	for name, up := range g.ups {
+		out[name] = up.State().String()
+	}
+	return out
+}
+
+// RouteStats returns the named route's traffic over the last minute by
+// backend ("legacy", "new"); nil for an unknown route.
+func (g *Gateway) RouteStats(routeName string) map[string]BackendStats {
+	for i := range g.routes {
+		rs := &g.routes[i]
+		if rs.name != routeName {
+			continue
+		}
+		now := g.now().Unix()
+		out := make(map[string]BackendStats, numBackends)
+		for b := range numBackends {
+			if rs.ups[b] == nil {
+				continue
+			}
+			out[decide.Backend(b).String()] = BackendStats{
+				RequestsPerSec: float64(rs.stats[b].reqs.sum(now)) / statsWindow,
+				ErrorsPerSec:   float64(rs.stats[b].errs.sum(now)) / statsWindow,
+			}
+		}
+		return out
+	}
+	return nil
+}

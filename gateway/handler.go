@@ -1,0 +1,268 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/gateway/proxy"
+	"github.com/ficus-gw/ficus/gateway/route"
+	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+)
+
+// exchange is the state of one request on its way through handle.
+type exchange struct {
+	ri       int
+	close    bool // the client asked to close its connection
+	backend  decide.Backend
+	reason   decide.Reason
+	method   route.Method
+	fallback proxy.Failure // FailNone unless the legacy side stood in
+	failure  proxy.Failure // the last failure of the serving backend
+	err      error         // its error, for the log
+}
+
+// handle is the whole proxy path. It returns *Error values that
+// errorHandler writes; everything else about the request is recorded in
+// finish.
+func (g *Gateway) handle(c *fiber.Ctx) (err error) {
+	start := time.Now()
+	g.m.inFlight.Inc()
+	var idBuf [requestIDMax]byte
+	rid := g.ids.requestID(c, idBuf[:0])
+	x := exchange{ri: g.table.Default(), method: route.ParseMethod(c.Request().Header.Method())}
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("panic serving request", "request_id", string(rid), "panic", r, "stack", string(debug.Stack()))
+			err = errInternal
+		}
+		g.finish(c, &x, rid, err, start)
+		g.m.inFlight.Dec()
+	}()
+	req := &c.Request().Header
+	req.SetBytesV(apierr.RequestIDHeader, rid)
+
+	if len(req.Host()) == 0 {
+		return errMissingHost
+	}
+	if proxy.AmbiguousFraming(req) {
+		return errAmbiguousFraming
+	}
+	var pathBuf [256]byte
+	path, perr := route.Normalize(pathBuf[:0], c.Request().URI().PathOriginal())
+	if perr != nil {
+		x.err = perr
+		return errBadPath
+	}
+	x.ri = g.table.Match(path)
+	rs := &g.routes[x.ri]
+	if !rs.route.Allows(x.method) {
+		return rs.err405
+	}
+	if rs.limiter != nil {
+		if ok, wait := rs.limiter.allow(g.now().UnixNano()); !ok {
+			g.m.perRoute[x.ri].rateLimited.Inc()
+			return &Error{Status: fiber.StatusTooManyRequests, Code: CodeRateLimited,
+				Message: "this route is over its request rate; retry later", RetryAfter: int((wait + time.Second - 1) / time.Second)}
+		}
+	}
+	if rs.ups[decide.New] != nil {
+		// The header's copy, not rid: handing the stack buffer to an
+		// interface method would move it to the heap on every request.
+		d := g.decider.Decide(c, x.ri, utils.UnsafeString(req.Peek(apierr.RequestIDHeader)))
+		x.backend, x.reason = d.Backend, d.Reason
+		if x.backend > decide.New || int(x.reason) >= numReasons { // a buggy Decider must not index out of range
+			x.backend, x.reason = decide.Legacy, decide.ReasonError
+		}
+	}
+
+	// Connection: close is hop-by-hop: it must not reach the upstream, but
+	// the client's connection still closes after this answer.
+	x.close = req.ConnectionClose()
+	g.prepare(c, path)
+	x.failure = g.attempt(c, rs, &x)
+	if x.failure != proxy.FailNone && x.backend == decide.New && rs.fallback && (x.method.Safe() || x.failure.NotSent()) {
+		resp := c.Response()
+		if resp.IsBodyStream() {
+			_ = resp.CloseBodyStream()
+		}
+		g.m.perRoute[x.ri].fallbacks.Inc()
+		g.log.LogAttrs(context.Background(), slog.LevelWarn, "new side failed; legacy serves the request",
+			slog.String("request_id", string(rid)), slog.String("route", rs.name),
+			slog.String("failure", x.failure.String()), slog.Any("err", x.err))
+		x.fallback, x.backend, x.reason, x.err = x.failure, decide.Legacy, decide.ReasonFallback, nil
+		x.failure = g.attempt(c, rs, &x)
+	}
+	g.m.perRoute[x.ri].decisions[x.backend][x.reason].Inc()
+	switch x.failure {
+	case proxy.FailNone, proxy.FailStatus5xx:
+	case proxy.FailBreakerOpen:
+		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeBackendUnavailable,
+			Message: "the backend is failing and temporarily not called; retry later", RetryAfter: 1}
+	case proxy.FailConnect:
+		return errUpstreamUnr
+	case proxy.FailTimeout:
+		return errUpstreamTO
+	case proxy.FailReset:
+		return errUpstreamReset
+	default:
+		return errUpstreamOther
+	}
+	return g.relay(c, rs, &x)
+}
+
+// prepare turns the client's request into the upstream request in place:
+// hop-by-hop fields out, X-Forwarded-* in, the normalised path with the
+// original query.
+func (g *Gateway) prepare(c *fiber.Ctx, path []byte) {
+	r := c.Request()
+	proxy.StripRequestHopByHop(&r.Header)
+	ctx := c.Context()
+	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	peer = peer.Unmap()
+	proto := "http"
+	if ctx.IsTLS() {
+		proto = "https"
+	}
+	proxy.SetForwarded(&r.Header, proxy.Forwarded{Peer: peer, Trusted: g.trust.Contains(peer), Proto: proto}, r.Header.Host())
+	// The override token is the gateway's secret; upstreams never see it.
+	if g.tokenHeader != "" {
+		r.Header.Del(g.tokenHeader)
+	}
+	uri := r.URI()
+	uri.SetPathBytes(path)
+	// Re-setting the raw query drops any parsed form a Decider made, so the
+	// upstream receives the client's bytes, not a re-encoding.
+	uri.SetQueryStringBytes(uri.QueryString())
+}
+
+// attempt sends the request to x.backend through its breaker, retrying a
+// safe request whose connection could not even be opened, and returns how
+// the last try failed (FailNone on success).
+func (g *Gateway) attempt(c *fiber.Ctx, rs *routeState, x *exchange) proxy.Failure {
+	b := x.backend
+	if rs.ups[b] == nil {
+		b = decide.Legacy
+		x.backend = b
+	}
+	up := rs.ups[b]
+	rm := &g.m.perRoute[x.ri]
+	for try := 0; ; try++ {
+		done, err := up.Allow()
+		f := proxy.FailBreakerOpen
+		if err == nil {
+			err = up.Do(c.Request(), c.Response(), rs.timeout[b])
+			f = proxy.Classify(err)
+			switch {
+			case f != proxy.FailNone:
+				done(err)
+			case c.Response().StatusCode() >= 500:
+				f, err = proxy.FailStatus5xx, proxy.ErrStatus5xx
+				done(err)
+			default:
+				done(nil)
+			}
+		}
+		if f == proxy.FailNone {
+			return f
+		}
+		rm.upErrors[b][f].Inc()
+		x.err = err
+		if f == proxy.FailConnect && x.method.Safe() && try < rs.retries {
+			rm.retries[b].Inc()
+			continue
+		}
+		return f
+	}
+}
+
+// relay finishes a response the upstream produced: hop-by-hop fields out,
+// and a body small enough (and of known length) read now, so a connection
+// that breaks mid-body becomes a clean 502 instead of a truncated answer.
+// Larger or unknown-length bodies stay streams that the server copies to
+// the client as they arrive.
+func (g *Gateway) relay(c *fiber.Ctx, rs *routeState, x *exchange) error {
+	resp := c.Response()
+	proxy.StripResponseHopByHop(&resp.Header)
+	if !resp.IsBodyStream() {
+		return nil
+	}
+	n := resp.Header.ContentLength()
+	if n < 0 || n > g.stream {
+		return nil
+	}
+	bp := bodyPool.Get().(*[]byte)
+	defer bodyPool.Put(bp)
+	if cap(*bp) < n {
+		*bp = make([]byte, n)
+	}
+	body := (*bp)[:n]
+	_, err := io.ReadFull(resp.BodyStream(), body)
+	if err != nil {
+		_ = resp.CloseBodyStream()
+		x.failure, x.err = proxy.FailReset, err
+		g.m.perRoute[x.ri].upErrors[x.backend][proxy.FailReset].Inc()
+		return errUpstreamReset
+	}
+	if err := resp.CloseBodyStream(); err != nil {
+		x.err = err
+	}
+	resp.SetBody(body)
+	return nil
+}
+
+// bodyPool holds scratch buffers for small upstream bodies.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// finish stamps the gateway's headers and records the request.
+func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start time.Time) {
+	h := &c.Response().Header
+	h.SetBytesV(apierr.RequestIDHeader, rid)
+	if x.close {
+		h.SetConnectionClose()
+	}
+	rs := &g.routes[x.ri]
+	h.Set(HeaderRoute, rs.name)
+	h.Set(HeaderBackend, x.backend.String())
+	if x.fallback != proxy.FailNone {
+		h.Set(HeaderFallback, x.fallback.String())
+	}
+	status := c.Response().StatusCode()
+	if err != nil {
+		e, _ := toError(err)
+		status = e.Status
+	}
+	elapsed := time.Since(start)
+	g.m.request(x.ri, x.backend, x.method, status, rs.name)
+	g.m.perRoute[x.ri].duration[x.backend].Observe(elapsed.Seconds())
+	sec := g.now().Unix()
+	st := &rs.stats[x.backend]
+	st.reqs.add(sec)
+	if status >= 500 {
+		st.errs.add(sec)
+	}
+	ctx := context.Background()
+	switch {
+	case status >= 500 || x.err != nil:
+		lvl := slog.LevelWarn
+		if status < 500 {
+			lvl = slog.LevelInfo
+		}
+		g.log.LogAttrs(ctx, lvl, "request failed",
+			slog.String("request_id", string(rid)), slog.String("route", rs.name),
+			slog.String("backend", x.backend.String()), slog.Int("status", status),
+			slog.Duration("duration", elapsed), slog.String("failure", x.failure.String()), slog.Any("err", x.err))
+	case g.log.Enabled(ctx, slog.LevelDebug):
+		g.log.LogAttrs(ctx, slog.LevelDebug, "request",
+			slog.String("request_id", string(rid)), slog.String("route", rs.name),
+			slog.String("backend", x.backend.String()), slog.String("method", x.method.String()),
+			slog.Int("status", status), slog.Duration("duration", elapsed))
+	}
+}

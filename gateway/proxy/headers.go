@@ -1,0 +1,226 @@
+package proxy
+
+import (
+	"net/netip"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hopByHop are the connection-specific fields of RFC 9110 §7.6.1 plus the
+// obsolete Proxy-Connection and Keep-Alive that old clients still send. A
+// proxy must not forward them; TE and Upgrade in particular would let a
+// client negotiate trailers or a protocol switch with the upstream behind
+// the gateway's back.
+var hopByHop = [...]string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// maxConnTokens bounds how many Connection-listed fields are honoured; the
+// rest of an absurdly long list is ignored (the fixed list is still removed).
+const maxConnTokens = 16
+
+// connTokens copies the field names listed in one Connection header value
+// into buf and returns them as slices of buf. "close" and "keep-alive" are
+// skipped: they name no field to strip.
+func connTokens(v, buf []byte, toks [][]byte) ([]byte, [][]byte) {
+	for len(v) > 0 && len(toks) < maxConnTokens {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		tok := trimOWS(v[:i])
+		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") && len(buf)+len(tok) <= cap(buf) {
+			start := len(buf)
+			buf = append(buf, tok...)
+			toks = append(toks, buf[start:len(buf):len(buf)])
+		}
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+	}
+	return buf, toks
+}
+
+// StripRequestHopByHop removes the hop-by-hop fields of a request that is
+// about to be forwarded, including every field named in Connection. Expect
+// goes too: the gateway has already answered "100-continue" and holds the
+// whole body.
+func StripRequestHopByHop(h *fasthttp.RequestHeader) {
+	for k, v := range h.All() {
+		if equalFold(k, "Connection") && namesFields(v) {
+			stripListed(h.All(), h.DelBytes)
+			break
+		}
+	}
+	for _, k := range hopByHop {
+		h.Del(k)
+	}
+	h.Del("Expect")
+}
+
+// StripResponseHopByHop removes the hop-by-hop fields of an upstream
+// response before it is relayed. The server writes its own framing
+// (Content-Length or chunked) and connection management.
+func StripResponseHopByHop(h *fasthttp.ResponseHeader) {
+	for k, v := range h.All() {
+		if equalFold(k, "Connection") && namesFields(v) {
+			stripListed(h.All(), h.DelBytes)
+			break
+		}
+	}
+	for _, k := range hopByHop {
+		if k == "Transfer-Encoding" {
+			continue // fasthttp keeps framing out of the field list already
+		}
+		h.Del(k)
+	}
+}
+
+// namesFields reports whether a Connection value lists anything besides
+// "close" and "keep-alive", i.e. whether stripListed has work to do.
+func namesFields(v []byte) bool {
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		if tok := trimOWS(v[:i]); len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+			return true
+		}
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+	}
+	return false
+}
+
+// stripListed deletes every field named in any Connection value. It is the
+// rare path (its buffers reach the heap), taken only when namesFields says so.
+//
+//go:noinline
+func stripListed(all func(yield func(k, v []byte) bool), del func([]byte)) {
+	buf := make([]byte, 0, 512)
+	toks := make([][]byte, 0, maxConnTokens)
+	for k, v := range all {
+		if equalFold(k, "Connection") {
+			buf, toks = connTokens(v, buf, toks)
+		}
+	}
+	for _, t := range toks {
+		del(t)
+	}
+}
+
+// Forwarded describes the hop the gateway adds to X-Forwarded-*.
+type Forwarded struct {
+	// Peer is the address of the directly connected client.
+	Peer netip.Addr
+	// Trusted says Peer is a configured trusted proxy: its X-Forwarded-*
+	// values are kept (the peer appended to X-Forwarded-For).
+	Trusted bool
+	// Proto is "http" or "https" as seen by the gateway.
+	Proto string
+}
+
+// SetForwarded rewrites X-Forwarded-For/-Proto/-Host. From an untrusted
+// peer every client-supplied value (and RFC 7239 Forwarded) is discarded,
+// so a client cannot forge its address. host is the Host the client asked
+// for; call it before the Host header is rewritten for the upstream.
+func SetForwarded(h *fasthttp.RequestHeader, f Forwarded, host []byte) {
+	var buf [256]byte
+	if f.Trusted {
+		if prev := h.Peek("X-Forwarded-For"); len(prev) > 0 && len(prev) < len(buf)-64 {
+			b := append(buf[:0], prev...)
+			b = append(b, ", "...)
+			b = f.Peer.AppendTo(b)
+			h.SetBytesV("X-Forwarded-For", b)
+		} else {
+			h.SetBytesV("X-Forwarded-For", f.Peer.AppendTo(buf[:0]))
+		}
+		if len(h.Peek("X-Forwarded-Proto")) == 0 {
+			h.Set("X-Forwarded-Proto", f.Proto)
+		}
+		if len(h.Peek("X-Forwarded-Host")) == 0 {
+			h.SetBytesV("X-Forwarded-Host", host)
+		}
+		return
+	}
+	h.Del("Forwarded")
+	h.SetBytesV("X-Forwarded-For", f.Peer.AppendTo(buf[:0]))
+	h.Set("X-Forwarded-Proto", f.Proto)
+	h.SetBytesV("X-Forwarded-Host", host)
+}
+
+// Trust holds the trusted proxy networks.
+type Trust []netip.Prefix
+
+// Contains reports whether a is inside a trusted network.
+func (t Trust) Contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// AmbiguousFraming reports a request that carried both Transfer-Encoding
+// and Content-Length. fasthttp parses it as chunked and closes the
+// connection afterwards (RFC 9112 §6.3), but such a request is the classic
+// smuggling probe: a proxy that forwarded it would hand the upstream a
+// message whose framing another hop may read differently, so the gateway
+// refuses it outright.
+func AmbiguousFraming(h *fasthttp.RequestHeader) bool {
+	if h.ContentLength() != -1 {
+		return false // not chunked: fasthttp already refuses duplicate lengths
+	}
+	raw := h.RawHeaders()
+	for len(raw) > 0 {
+		i := 0
+		for i < len(raw) && raw[i] != '\n' {
+			i++
+		}
+		line := raw[:i]
+		if len(line) >= len("content-length:") && equalFold(line[:len("content-length:")], "content-length:") {
+			return true
+		}
+		if i == len(raw) {
+			break
+		}
+		raw = raw[i+1:]
+	}
+	return false
+}

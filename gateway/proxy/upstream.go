@@ -1,0 +1,269 @@
+// Package proxy forwards one request to one upstream: a dedicated fasthttp
+// client per upstream (explicit timeouts, no hidden retries), its circuit
+// breaker, hop-by-hop header hygiene and the classification of transport
+// failures that the gateway turns into status codes, retries and fallbacks.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"syscall"
+	"time"
+
+	"github.com/ficus-gw/ficus/config"
+	"github.com/sony/gobreaker/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// Failure classifies why an exchange with an upstream failed. Its String is
+// the reason label of ficus_upstream_errors_total.
+type Failure uint8
+
+// Failure kinds.
+const (
+	// FailNone: the exchange succeeded (whatever the status).
+	FailNone Failure = iota
+	// FailConnect: no connection could be made; nothing was sent.
+	FailConnect
+	// FailTimeout: the upstream did not answer in time.
+	FailTimeout
+	// FailReset: the connection broke mid-exchange.
+	FailReset
+	// FailStatus5xx: the upstream answered with a 5xx status.
+	FailStatus5xx
+	// FailBreakerOpen: the breaker refused the attempt; nothing was sent.
+	FailBreakerOpen
+	// FailOther: anything else (malformed response, pool exhausted...).
+	FailOther
+	// NumFailures sizes arrays indexed by Failure.
+	NumFailures
+)
+
+var failureNames = [...]string{
+	FailNone: "none", FailConnect: "connect", FailTimeout: "timeout", FailReset: "reset",
+	FailStatus5xx: "status_5xx", FailBreakerOpen: "breaker_open", FailOther: "other",
+}
+
+// String returns the metric label of f.
+func (f Failure) String() string { return failureNames[f] }
+
+// NotSent reports whether a failure of this kind proves the upstream never
+// received a byte of the request, so that replaying it (even a write)
+// elsewhere cannot duplicate an effect.
+func (f Failure) NotSent() bool { return f == FailConnect || f == FailBreakerOpen }
+
+// DialError marks an error raised while connecting: the request never left
+// the gateway.
+type DialError struct{ Err error }
+
+func (e *DialError) Error() string { return "connecting to upstream: " + e.Err.Error() }
+func (e *DialError) Unwrap() error { return e.Err }
+
+// ErrStatus5xx is what the breaker is told when an upstream answered 5xx:
+// the exchange worked, but the upstream is failing.
+var ErrStatus5xx = errors.New("upstream answered 5xx")
+
+// ErrClientGone marks an exchange abandoned because the client went away;
+// it is excluded from the breaker's counts (not the upstream's fault).
+var ErrClientGone = errors.New("client went away")
+
+// Classify maps an error from Do (or the breaker) to a Failure.
+func Classify(err error) Failure {
+	if err == nil {
+		return FailNone
+	}
+	return classify(err)
+}
+
+// classify is Classify's slow path, kept apart so that the errors.As
+// target does not cost the success path an allocation.
+func classify(err error) Failure {
+	var de *DialError
+	switch {
+	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+		return FailBreakerOpen
+	case errors.As(err, &de), errors.Is(err, fasthttp.ErrDialTimeout):
+		return FailConnect
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrTLSHandshakeTimeout), isNetTimeout(err):
+		return FailTimeout
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, fasthttp.ErrConnectionClosed):
+		return FailReset
+	case errors.Is(err, ErrStatus5xx):
+		return FailStatus5xx
+	}
+	return FailOther
+}
+
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Upstream is one configured backend: its client and its breaker.
+type Upstream struct {
+	// Name is the configured upstream name (breaker metric label).
+	Name    string
+	hc      *fasthttp.HostClient
+	host    string
+	https   bool
+	timeout time.Duration
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+}
+
+// Options tunes NewUpstream beyond the configuration.
+type Options struct {
+	// OnStateChange is told about breaker transitions (metrics, logs).
+	OnStateChange func(upstream string, from, to gobreaker.State)
+	// ReadTimeout caps one whole response read on every connection; it must
+	// be at least the longest route timeout using this upstream, since the
+	// shorter of it and the per-request timeout wins. Zero: the upstream's
+	// Timeout.
+	ReadTimeout time.Duration
+	// Dial, when set, opens connections instead of TCP (in-memory upstreams
+	// in tests and benchmarks). Its errors count as connection failures.
+	Dial func(addr string) (net.Conn, error)
+}
+
+// NewUpstream builds the client of one upstream. The client never retries
+// by itself (RetryIf is false): retries are the gateway's decision, made
+// only when the request provably never left.
+func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error) {
+	pu, err := url.Parse(u.URL)
+	if err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https") {
+		return nil, fmt.Errorf("upstream %s: url %q must be http(s)://host:port", name, u.URL)
+	}
+	https := pu.Scheme == "https"
+	addr := pu.Host
+	if pu.Port() == "" {
+		addr = fasthttp.AddMissingPort(addr, https)
+	}
+	readTimeout := max(opts.ReadTimeout, u.Timeout)
+	dialTimeout := u.DialTimeout
+	dial := func(addr string, timeout time.Duration) (net.Conn, error) {
+		if dialTimeout > 0 && (timeout <= 0 || dialTimeout < timeout) {
+			timeout = dialTimeout
+		}
+		var c net.Conn
+		var err error
+		if opts.Dial != nil {
+			c, err = opts.Dial(addr)
+		} else {
+			d := net.Dialer{Timeout: timeout}
+			c, err = d.Dial("tcp", addr)
+		}
+		if err != nil {
+			return nil, &DialError{Err: err}
+		}
+		return c, nil
+	}
+	up := &Upstream{
+		Name:    name,
+		host:    pu.Host,
+		https:   https,
+		timeout: u.Timeout,
+		hc: &fasthttp.HostClient{
+			Addr:                          addr,
+			Name:                          "ficus",
+			NoDefaultUserAgentHeader:      true,
+			IsTLS:                         https,
+			DialTimeout:                   dial,
+			MaxConns:                      u.MaxConns,
+			MaxIdleConnDuration:           u.MaxIdleConnDuration,
+			MaxConnWaitTimeout:            u.Timeout,
+			ReadTimeout:                   readTimeout,
+			WriteTimeout:                  u.Timeout,
+			RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+			MaxIdemponentCallAttempts:     1,
+			DisablePathNormalizing:        true,
+			DisableHeaderNamesNormalizing: false,
+			StreamResponseBody:            true,
+		},
+	}
+	if !u.Breaker.Disabled {
+		up.breaker = newBreaker(name, u.Breaker, opts.OnStateChange)
+	}
+	return up, nil
+}
+
+func newBreaker(name string, b config.Breaker, onChange func(string, gobreaker.State, gobreaker.State)) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	bucket := b.Window / 10
+	if bucket < time.Millisecond {
+		bucket = 0 // window too short to split: a fixed window
+	}
+	st := gobreaker.Settings{
+		Name:         name,
+		MaxRequests:  b.HalfOpenProbes,
+		Interval:     b.Window,
+		BucketPeriod: bucket,
+		Timeout:      b.OpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			if b.ConsecutiveFailures > 0 && c.ConsecutiveFailures >= b.ConsecutiveFailures {
+				return true
+			}
+			// Requests counts in-flight and excluded requests too; judge
+			// only finished, counted ones.
+			done := c.TotalSuccesses + c.TotalFailures
+			return done >= b.MinRequests && done > 0 && float64(c.TotalFailures)/float64(done) >= b.FailureRatio
+		},
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, ErrClientGone) || errors.Is(err, fasthttp.ErrNoFreeConns)
+		},
+	}
+	if onChange != nil {
+		st.OnStateChange = onChange
+	}
+	return gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+}
+
+func noopDone(error) {}
+
+// Allow asks the breaker for permission to send one request. On success the
+// caller must call done exactly once with the outcome: nil, ErrStatus5xx,
+// ErrClientGone or the transport error. A refusal is an error Classify maps
+// to FailBreakerOpen.
+func (u *Upstream) Allow() (done func(error), err error) {
+	if u.breaker == nil {
+		return noopDone, nil
+	}
+	return u.breaker.Allow()
+}
+
+// State returns "closed", "half-open" or "open" ("closed" when the breaker
+// is disabled).
+func (u *Upstream) State() gobreaker.State {
+	if u.breaker == nil {
+		return gobreaker.StateClosed
+	}
+	return u.breaker.State()
+}
+
+// Timeout is the upstream's default response timeout.
+func (u *Upstream) Timeout() time.Duration { return u.timeout }
+
+// Do sends req (whose path and query the caller has already set) to the
+// upstream and fills resp, within timeout. The Host header is rewritten to
+// the upstream's. The response body is a stream the caller must either
+// read or close (resp.CloseBodyStream); the timeout keeps running while it
+// is read. Do sends the request at most once.
+func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = u.timeout
+	}
+	uri := req.URI()
+	if u.https {
+		uri.SetScheme("https")
+	} else {
+		uri.SetScheme("http")
+	}
+	uri.SetHost(u.host)
+	req.UseHostHeader = false
+	req.Header.SetHost(u.host)
+	return u.hc.DoTimeout(req, resp, timeout)
+}
+
+// CloseIdle closes pooled idle connections (used when draining).
+func (u *Upstream) CloseIdle() { u.hc.CloseIdleConnections() }
