@@ -42,6 +42,8 @@ type Config struct {
 	// DefaultRoute serves requests that match no route. Default: name
 	// "default", backend "legacy", every method.
 	DefaultRoute Route `yaml:"defaultRoute"`
+	// Shadow is the store of differing shadow samples.
+	Shadow ShadowStore `yaml:"shadow"`
 }
 
 // Admin is the operator listener.
@@ -226,6 +228,84 @@ type Route struct {
 	Fallback *bool `yaml:"fallback"`
 	// RateLimit caps requests per second for the whole route (all clients).
 	RateLimit RateLimit `yaml:"rateLimit"`
+	// Shadow mirrors a sample of the route's requests to the other side and
+	// compares the answers. Nil (the default) mirrors nothing.
+	Shadow *Shadow `yaml:"shadow"`
+}
+
+// Shadow configures one route's shadow traffic: a copy of sampled requests
+// goes to Target, fire and forget, and both answers are compared in the new
+// contract's terms. The primary response never waits for the shadow.
+type Shadow struct {
+	// Percent of eligible requests mirrored (0-100), sampled
+	// deterministically by request id. Default 0: off.
+	Percent float64 `yaml:"percent"`
+	// Target is the upstream receiving the copy. Default: the route's side
+	// that did not serve the request (new when legacy served, and back).
+	Target string `yaml:"target"`
+	// Methods mirrored. Default GET and HEAD. A write method here also needs
+	// Writes: true.
+	Methods []string `yaml:"methods"`
+	// Writes allows mirroring write methods: they are sent with the
+	// X-Ficus-Shadow: 1 dry-run marker and an Idempotency-Key, to a target
+	// that validates and answers without changing anything. Default false.
+	Writes bool `yaml:"writes"`
+	// MaxBodyBytes: requests with a larger body are not mirrored (counted as
+	// skipped). Default 64 KiB.
+	MaxBodyBytes int `yaml:"maxBodyBytes"`
+	// Timeout bounds one shadow exchange. Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Concurrency caps shadow exchanges in flight for this route; a request
+	// finding them all busy is dropped (counted), never queued without
+	// bound. Default 16.
+	Concurrency int `yaml:"concurrency"`
+	// Noise sends the request to the primary side a second time so each
+	// field's noise rate (primary vs primary) can be told from a real
+	// difference (primary vs target). Default false.
+	Noise bool `yaml:"noise"`
+	// Compare says what counts as a difference.
+	Compare Compare `yaml:"compare"`
+	// Samples is how many of the latest differing exchanges are kept per
+	// route. Default 20.
+	Samples int `yaml:"samples"`
+}
+
+// Compare configures the comparison of a primary and a shadow answer.
+type Compare struct {
+	// Headers compared besides status and body (case-insensitive).
+	// Default Content-Type.
+	Headers []string `yaml:"headers"`
+	// ArrayKeys matches array elements by a key field instead of position:
+	// a path pattern ("/items") to the field name ("sku"). Default none.
+	ArrayKeys map[string]string `yaml:"arrayKeys"`
+	// Ignore lists fields not compared, each owned and expiring.
+	Ignore []IgnoreRule `yaml:"ignore"`
+	// RelativeThreshold: a field is a real difference only when its
+	// difference rate exceeds its noise rate by this fraction. Default 0.2.
+	RelativeThreshold float64 `yaml:"relativeThreshold"`
+	// AbsoluteThreshold: ... and by at least this absolute rate (0.0003 is
+	// 0.03%). Default 0.0003.
+	AbsoluteThreshold float64 `yaml:"absoluteThreshold"`
+}
+
+// IgnoreRule removes a field from comparison until it expires.
+type IgnoreRule struct {
+	// Path is a JSON pointer, "*" matching one segment:
+	// "/items/*/updatedAt".
+	Path string `yaml:"path"`
+	// Owner is who answers for the rule (a team or a person). Required.
+	Owner string `yaml:"owner"`
+	// Reason says why the difference is acceptable. Required.
+	Reason string `yaml:"reason"`
+	// Expires is the date (YYYY-MM-DD, end of day UTC) after which the rule
+	// stops applying and is reported as expired. Required.
+	Expires string `yaml:"expires"`
+}
+
+// ShadowStore is where differing shadow samples are kept.
+type ShadowStore struct {
+	// DB is the SQLite file. Default "data/ficus-shadow.db".
+	DB string `yaml:"db"`
 }
 
 // FallbackEnabled reports the effective Fallback setting.

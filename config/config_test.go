@@ -132,3 +132,53 @@ func TestTokenSecretPrefersEnvironment(t *testing.T) {
 		t.Fatalf("Secret() with empty env = %q, want the file's value", got)
 	}
 }
+
+func TestShadowDefaultsAndValidation(t *testing.T) {
+	t.Parallel()
+	ok := `
+upstreams: {legacy: {url: 'http://127.0.0.1:8081'}, catalog: {url: 'http://127.0.0.1:8082', kind: new}}
+routes:
+  - name: products
+    path: /api/v1/products/*
+    new: catalog
+    shadow: {percent: 10}
+`
+	c, err := Parse([]byte(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Routes[0].Shadow
+	if len(s.Methods) != 2 || s.Methods[0] != "GET" || s.Timeout != 2*time.Second || s.Concurrency != 16 ||
+		s.Compare.RelativeThreshold != 0.2 || s.Compare.AbsoluteThreshold != 0.0003 {
+		t.Fatalf("shadow defaults not applied: %+v", *s)
+	}
+
+	bad := `
+upstreams: {legacy: {url: 'http://127.0.0.1:8081'}}
+routes:
+  - name: orders
+    path: /api/v1/orders/*
+    shadow:
+      percent: 101
+      methods: [GET, POST]
+      compare:
+        ignore: [{path: "items/*/updatedAt", expires: "next week"}]
+`
+	_, err = Parse([]byte(bad))
+	if err == nil {
+		t.Fatal("want validation errors")
+	}
+	for _, w := range []string{
+		"routes[0].shadow.percent: must be a percent between 0 and 100 (got 101)",
+		"routes[0].shadow.target: is required on a route without a new upstream",
+		"routes[0].shadow.methods[1]: is a write: mirror writes only with writes: true",
+		"routes[0].shadow.compare.ignore[0].path: must be a JSON pointer",
+		"routes[0].shadow.compare.ignore[0].owner: is required",
+		"routes[0].shadow.compare.ignore[0].reason: is required",
+		"routes[0].shadow.compare.ignore[0].expires: must be a date YYYY-MM-DD",
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("validation output lacks %q\nfull output:\n%s", w, err)
+		}
+	}
+}

@@ -64,6 +64,7 @@ func (c *Config) ApplyDefaults() {
 	def(&c.Routing.UserKey.Header, "X-User-Id")
 	def(&c.Routing.Override.Header, "X-Ficus-Backend")
 	def(&c.Routing.Override.TokenHeader, "X-Ficus-Override-Token")
+	def(&c.Shadow.DB, "data/ficus-shadow.db")
 	def(&c.DefaultRoute.Name, "default")
 	def(&c.DefaultRoute.Path, "/*")
 	for i := range c.Routes {
@@ -84,6 +85,35 @@ func (r *Route) applyDefaults() {
 	}
 	if r.RateLimit.RPS > 0 && r.RateLimit.Burst == 0 {
 		r.RateLimit.Burst = max(1, int(r.RateLimit.RPS))
+	}
+	if s := r.Shadow; s != nil {
+		if len(s.Methods) == 0 {
+			s.Methods = []string{"GET", "HEAD"}
+		}
+		for i, m := range s.Methods {
+			s.Methods[i] = strings.ToUpper(m)
+		}
+		if s.MaxBodyBytes == 0 {
+			s.MaxBodyBytes = 64 << 10
+		}
+		if s.Timeout == 0 {
+			s.Timeout = 2 * time.Second
+		}
+		if s.Concurrency == 0 {
+			s.Concurrency = 16
+		}
+		if s.Samples == 0 {
+			s.Samples = 20
+		}
+		if len(s.Compare.Headers) == 0 {
+			s.Compare.Headers = []string{"Content-Type"}
+		}
+		if s.Compare.RelativeThreshold == 0 {
+			s.Compare.RelativeThreshold = 0.2
+		}
+		if s.Compare.AbsoluteThreshold == 0 {
+			s.Compare.AbsoluteThreshold = 0.0003
+		}
 	}
 }
 
@@ -277,6 +307,71 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 	}
 	if r.RateLimit.RPS < 0 || r.RateLimit.Burst < 0 {
 		add(p+".rateLimit", r.RateLimit, "must not be negative")
+	}
+	if r.Shadow != nil {
+		c.validateShadow(p+".shadow", r, add)
+	}
+}
+
+var writeMethod = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "DELETE": true}
+
+func (c *Config) validateShadow(p string, r Route, add func(string, any, string, ...any)) {
+	s := r.Shadow
+	if s.Percent < 0 || s.Percent > 100 {
+		add(p+".percent", s.Percent, "must be a percent between 0 and 100")
+	}
+	if s.Target != "" {
+		if _, ok := c.Upstreams[s.Target]; !ok {
+			add(p+".target", s.Target, "names no upstream (known: %s)", strings.Join(sortedKeys(c.Upstreams), ", "))
+		}
+	} else if r.New == "" {
+		add(p+".target", s.Target, "is required on a route without a new upstream")
+	}
+	for j, m := range s.Methods {
+		if !knownMethod[m] {
+			add(fmt.Sprintf("%s.methods[%d]", p, j), m, "unknown HTTP method")
+		}
+		if writeMethod[m] && !s.Writes {
+			add(fmt.Sprintf("%s.methods[%d]", p, j), m, "is a write: mirror writes only with writes: true (the target must honour the X-Ficus-Shadow dry-run marker)")
+		}
+	}
+	if s.MaxBodyBytes < 0 {
+		add(p+".maxBodyBytes", s.MaxBodyBytes, "must not be negative")
+	}
+	if s.Timeout < 0 {
+		add(p+".timeout", s.Timeout, "must not be negative")
+	}
+	if s.Concurrency < 0 || s.Concurrency > 10000 {
+		add(p+".concurrency", s.Concurrency, "must be between 1 and 10000")
+	}
+	if s.Samples < 0 || s.Samples > 1000 {
+		add(p+".samples", s.Samples, "must be between 1 and 1000")
+	}
+	if t := s.Compare.RelativeThreshold; t < 0 {
+		add(p+".compare.relativeThreshold", t, "must not be negative")
+	}
+	if t := s.Compare.AbsoluteThreshold; t < 0 || t > 1 {
+		add(p+".compare.absoluteThreshold", t, "must be a rate between 0 and 1")
+	}
+	for j, ir := range s.Compare.Ignore {
+		ip := fmt.Sprintf("%s.compare.ignore[%d]", p, j)
+		if !strings.HasPrefix(ir.Path, "/") {
+			add(ip+".path", ir.Path, "must be a JSON pointer such as /items/*/updatedAt")
+		}
+		if ir.Owner == "" {
+			add(ip+".owner", ir.Owner, "is required: who answers for this exception")
+		}
+		if ir.Reason == "" {
+			add(ip+".reason", ir.Reason, "is required: why the difference is acceptable")
+		}
+		if _, err := time.Parse(time.DateOnly, ir.Expires); err != nil {
+			add(ip+".expires", ir.Expires, "must be a date YYYY-MM-DD: every exception expires")
+		}
+	}
+	for pat := range s.Compare.ArrayKeys {
+		if !strings.HasPrefix(pat, "/") {
+			add(p+".compare.arrayKeys", pat, "keys must be JSON pointers such as /items")
+		}
 	}
 }
 
