@@ -1,0 +1,207 @@
+package decide
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/gofiber/fiber/v2"
+	flagd "github.com/open-feature/go-sdk-contrib/providers/flagd/pkg"
+	"github.com/open-feature/go-sdk/openfeature"
+
+	"github.com/ficus-gw/ficus/config"
+)
+
+// NewProvider builds the OpenFeature provider that cfg describes: a flagd
+// flag-definition file evaluated in process (re-read when replaced), or a
+// flagd server at host:port whose flag definitions are synced and then
+// evaluated in process (flagd's sync port, 8015 by default). It returns nil,
+// nil when cfg names neither: no flags. A file that is missing or not JSON
+// is an error here rather than a silent "every flag fails" later.
+//
+// flagd v0.6.0 passes log only to its configuration; its in-process
+// evaluator still writes its own JSON log lines to stderr.
+func NewProvider(cfg config.Flags, log *slog.Logger) (openfeature.FeatureProvider, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lr := logr.FromSlogHandler(log.With("component", "flagd").Handler())
+	switch {
+	case cfg.File != "" && cfg.Flagd != "":
+		return nil, errors.New("flags: set file or flagd, not both")
+	case cfg.File != "":
+		b, err := os.ReadFile(cfg.File)
+		if err != nil {
+			return nil, fmt.Errorf("reading flag file: %w", err)
+		}
+		var doc struct {
+			Flags map[string]json.RawMessage `json:"flags"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return nil, fmt.Errorf("flag file %s is not flagd flag-definition JSON: %w", cfg.File, err)
+		}
+		p, err := flagd.NewProvider(flagd.WithFileResolver(), flagd.WithOfflineFilePath(cfg.File), flagd.WithLogger(lr))
+		if err != nil {
+			return nil, fmt.Errorf("creating flagd file provider: %w", err)
+		}
+		return p, nil
+	case cfg.Flagd != "":
+		host, portS, err := net.SplitHostPort(cfg.Flagd)
+		if err != nil {
+			return nil, fmt.Errorf("flags.flagd %q: want host:port: %w", cfg.Flagd, err)
+		}
+		port, err := strconv.ParseUint(portS, 10, 16)
+		if err != nil || port == 0 {
+			return nil, fmt.Errorf("flags.flagd %q: bad port", cfg.Flagd)
+		}
+		p, err := flagd.NewProvider(flagd.WithInProcessResolver(), flagd.WithHost(host), flagd.WithPort(uint16(port)), flagd.WithLogger(lr))
+		if err != nil {
+			return nil, fmt.Errorf("creating flagd provider for %s: %w", cfg.Flagd, err)
+		}
+		return p, nil
+	}
+	return nil, nil
+}
+
+// flagCacheSlots is the number of cached flag answers (a power of two). A
+// slot is 8 bytes, so the cache costs 512 KiB per Engine; colliding
+// contexts evict each other and are simply evaluated again.
+const flagCacheSlots = 1 << 16
+
+// Cached answers, stored in the low two bits of a slot (0 = empty slot).
+const (
+	answerLegacy uint8 = 1 + iota
+	answerNew
+	answerNone  // the flag gave no usable variant: fall through to canary
+	answerError // never cached
+)
+
+// flagTable is a direct-mapped cache from an evaluation-context
+// fingerprint to an answer. Each slot holds the fingerprint's upper 62 bits
+// and the answer in one atomic word, so lookups are lock-free and
+// allocation-free, and a torn entry cannot exist. Dropping the cache swaps
+// in a fresh table; an evaluation that began before the swap writes into the
+// old table, so a stale answer never survives a configuration change.
+type flagTable struct {
+	slots []atomic.Uint64
+	mask  uint64
+}
+
+func newFlagTable(n int) *flagTable {
+	return &flagTable{slots: make([]atomic.Uint64, n), mask: uint64(n - 1)}
+}
+
+func (t *flagTable) get(fp uint64) (uint8, bool) {
+	v := t.slots[fp&t.mask].Load()
+	if v != 0 && v&^3 == fp&^3 {
+		return uint8(v & 3), true
+	}
+	return 0, false
+}
+
+func (t *flagTable) put(fp uint64, answer uint8) {
+	t.slots[fp&t.mask].Store(fp&^3 | uint64(answer))
+}
+
+// fingerprint hashes everything that goes into a route's evaluation
+// context. maphash with a per-Engine random seed keeps it fast and
+// allocation-free, and makes collisions impossible to aim for from outside.
+// Each field is length-prefixed so that field boundaries cannot shift.
+func (e *Engine) fingerprint(c *fiber.Ctx, r *route, key []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	writeField(&h, r.flag)
+	writeField(&h, r.name)
+	writeField(&h, c.Method())
+	writeFieldBytes(&h, key)
+	for _, name := range e.ctxHeaders {
+		writeFieldBytes(&h, c.Request().Header.Peek(name))
+	}
+	return h.Sum64()
+}
+
+func writeField(h *maphash.Hash, s string) {
+	var n [4]byte
+	n[0], n[1], n[2], n[3] = byte(len(s)), byte(len(s)>>8), byte(len(s)>>16), byte(len(s)>>24)
+	_, _ = h.Write(n[:])
+	_, _ = h.WriteString(s)
+}
+
+func writeFieldBytes(h *maphash.Hash, b []byte) {
+	var n [4]byte
+	n[0], n[1], n[2], n[3] = byte(len(b)), byte(len(b)>>8), byte(len(b)>>16), byte(len(b)>>24)
+	_, _ = h.Write(n[:])
+	_, _ = h.Write(b)
+}
+
+// flagAnswer returns the route flag's answer for this request, from the
+// cache when it can.
+func (e *Engine) flagAnswer(c *fiber.Ctx, r *route, key []byte, requestID string) uint8 {
+	t := e.cache.Load()
+	fp := e.fingerprint(c, r, key)
+	if a, ok := t.get(fp); ok {
+		e.cacheHit.Inc()
+		return a
+	}
+	e.cacheMiss.Inc()
+	a := e.evaluate(c, r, key, requestID)
+	if a != answerError {
+		t.put(fp, a)
+	}
+	return a
+}
+
+// evaluate asks the provider. This is the slow path (tens of µs and
+// ~180 allocations with flagd): everything taken from c is copied because
+// the context built here outlives nothing but may be kept by hooks.
+func (e *Engine) evaluate(c *fiber.Ctx, r *route, key []byte, requestID string) uint8 {
+	attrs := make(map[string]any, 2+len(e.ctxHeaders))
+	attrs["route"] = r.name
+	attrs["method"] = strings.Clone(c.Method())
+	for i, name := range e.ctxHeaders {
+		if v := c.Request().Header.Peek(name); len(v) > 0 {
+			attrs[e.ctxAttrs[i]] = string(v)
+		}
+	}
+	ec := openfeature.NewEvaluationContext(string(key), attrs)
+	d, err := e.client.StringValueDetails(context.Background(), r.flag, "", ec)
+	if err != nil {
+		r.flagErr.Inc()
+		if !e.errLogDue() {
+			return answerError
+		}
+		e.log.Warn("flag evaluation failed; serving the route's default",
+			"route", r.name, "flag", r.flag, "code", string(d.ErrorCode), "err", err,
+			"request_id", requestID, "counted_in", MetricFlagErrors)
+		return answerError
+	}
+	switch d.Value {
+	case "legacy":
+		return answerLegacy
+	case "new":
+		return answerNew
+	}
+	return answerNone
+}
+
+// errLogInterval spaces out flag-error log lines: while a provider is down
+// every flagged request fails, and the metric already counts each one.
+const errLogInterval = time.Second
+
+// errLogDue reports whether a flag error may be logged now (at most one
+// line per errLogInterval per Engine).
+func (e *Engine) errLogDue() bool {
+	now := time.Now().UnixNano()
+	last := e.lastErrLog.Load()
+	return now-last >= int64(errLogInterval) && e.lastErrLog.CompareAndSwap(last, now)
+}
