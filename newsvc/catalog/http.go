@@ -1,0 +1,430 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/newsvc/outbox"
+)
+
+// Pagination bounds of the product lists.
+const (
+	defaultPageSize = 20
+	maxPageSize     = 100
+)
+
+// maxJSONDepth bounds nesting of request bodies: no valid body nests deeper
+// than 2, and refusing early keeps hostile bodies cheap.
+const maxJSONDepth = 16
+
+// ShadowHeader marks a mirrored write: with value "1" the request is
+// validated and answered as if applied, but changes nothing and emits no
+// event.
+const ShadowHeader = "X-Ficus-Shadow"
+
+// The deprecation of price in v1 list items (see docs/contracts.md).
+var (
+	// listV1DeprecatedAt is when GET /api/v1/products became deprecated.
+	listV1DeprecatedAt = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	// listV1SunsetAt is the earliest date it may be removed.
+	listV1SunsetAt = time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func (s *Service) newApp() *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "ficus-catalog",
+		ErrorHandler:          apierr.Handler(s.log),
+		BodyLimit:             s.cfg.MaxBodyBytes,
+		ReadTimeout:           s.cfg.ReadTimeout,
+		WriteTimeout:          s.cfg.WriteTimeout,
+		IdleTimeout:           s.cfg.IdleTimeout,
+		DisableStartupMessage: true,
+		// Strict routing/case keep one URL per resource.
+		StrictRouting: true,
+		CaseSensitive: true,
+	})
+	app.Use(recover.New())
+	app.Use(apierr.RequestIDMiddleware(s.cfg.RequestID))
+	app.Use(s.accessLog)
+	if s.cfg.RateLimit > 0 {
+		b := newBucket(s.cfg.RateLimit, s.cfg.RateBurst, s.now)
+		app.Use(func(c *fiber.Ctx) error {
+			if ok, wait := b.take(); !ok {
+				s.metrics.limited()
+				return &apierr.Error{Code: apierr.CodeRateLimited, Message: "the catalog is receiving more requests than it serves; retry later",
+					RetryAfter: retryAfterSeconds(wait)}
+			}
+			return c.Next()
+		})
+	}
+
+	app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(OpenAPI)
+	})
+	v1 := app.Group("/api/v1")
+	v1.Get("/products", s.listProductsV1)
+	v1.Get("/products/:sku", s.getProduct)
+	v1.Put("/products/:sku", s.putProduct)
+	v1.Post("/products/:sku/stock-adjustments", s.postStockAdjustment)
+	v1.Get("/events", outbox.PullHandler(s.db))
+	app.Get("/api/v2/products", s.listProductsV2)
+	return app
+}
+
+// accessLog logs one line per request with its request id. It renders
+// errors itself (through the app's ErrorHandler) so that the logged status
+// is the one sent.
+func (s *Service) accessLog(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := c.App().ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	status := c.Response().StatusCode()
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(c.UserContext(), level, "request",
+		"method", c.Method(), "route", c.Route().Path, "status", status,
+		"duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"request_id", apierr.RequestID(c), "shadow", isShadow(c))
+	return nil
+}
+
+func isShadow(c *fiber.Ctx) bool { return c.Get(ShadowHeader) == "1" }
+
+func meta(c *fiber.Ctx) reqMeta {
+	return reqMeta{requestID: apierr.RequestID(c), shadow: isShadow(c)}
+}
+
+// page is a list response; Items is []Product (v1) or []productV2 (v2).
+type page[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+func (s *Service) listProductsV1(c *fiber.Ctx) error {
+	items, next, err := s.listPage(c)
+	if err != nil {
+		return err
+	}
+	// RFC 9745 Deprecation, RFC 8594 Sunset, RFC 8288 Link.
+	c.Set("Deprecation", "@"+strconv.FormatInt(listV1DeprecatedAt.Unix(), 10))
+	c.Set("Sunset", listV1SunsetAt.Format(http.TimeFormat))
+	c.Set(fiber.HeaderLink, `</api/v2/products>; rel="successor-version", </openapi.yaml>; rel="deprecation"; type="application/yaml"`)
+	return c.JSON(page[Product]{Items: items, NextCursor: next})
+}
+
+func (s *Service) listProductsV2(c *fiber.Ctx) error {
+	items, next, err := s.listPage(c)
+	if err != nil {
+		return err
+	}
+	out := make([]productV2, len(items))
+	for i, p := range items {
+		out[i] = p.v2()
+	}
+	return c.JSON(page[productV2]{Items: out, NextCursor: next})
+}
+
+// listPage reads limit, cursor and category and returns one page of
+// products and the cursor of the next (nil on the last page).
+func (s *Service) listPage(c *fiber.Ctx) ([]Product, *string, error) {
+	limit := defaultPageSize
+	if raw := c.Query("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxPageSize {
+			return nil, nil, apierr.New(apierr.CodeValidation, "limit must be an integer from 1 to %d", maxPageSize).
+				WithDetails(fieldError{"limit", "out of range"})
+		}
+		limit = n
+	}
+	category := c.Query("category")
+	if category != "" && !validCategory(category) {
+		return nil, nil, apierr.New(apierr.CodeValidation, "category must be 1-64 characters of a-z 0-9 -").
+			WithDetails(fieldError{"category", "invalid"})
+	}
+	after := ""
+	if raw := c.Query("cursor"); raw != "" {
+		var err error
+		if after, err = decodeCursor(raw, category); err != nil {
+			return nil, nil, err
+		}
+	}
+	// One extra row tells whether another page exists without a COUNT.
+	items, err := listProducts(c.UserContext(), s.db.R, after, category, limit+1)
+	if err != nil {
+		return nil, nil, err
+	}
+	var next *string
+	if len(items) > limit {
+		items = items[:limit]
+		cur := encodeCursor(items[limit-1].SKU, category)
+		next = &cur
+	}
+	return items, next, nil
+}
+
+// cursorVersion prefixes cursors so their format can change without
+// misreading old ones.
+const cursorVersion = "c1"
+
+// encodeCursor makes the opaque cursor after sku. It embeds the category
+// filter so that a cursor cannot silently be reused with another filter.
+func encodeCursor(sku, category string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + "\n" + category + "\n" + sku))
+}
+
+func decodeCursor(raw, category string) (string, error) {
+	bad := apierr.New(apierr.CodeValidation, "cursor is not one this service issued; start again without it").
+		WithDetails(fieldError{"cursor", "invalid"})
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil {
+		return "", bad
+	}
+	parts := strings.Split(string(b), "\n")
+	if len(parts) != 3 || parts[0] != cursorVersion || !validSKU(parts[2]) {
+		return "", bad
+	}
+	if parts[1] != category {
+		return "", apierr.New(apierr.CodeValidation, "cursor was issued for category %q; repeat that filter or start again", parts[1]).
+			WithDetails(fieldError{"cursor", "category mismatch"})
+	}
+	return parts[2], nil
+}
+
+func skuParam(c *fiber.Ctx) (string, error) {
+	sku := c.Params("sku")
+	if !validSKU(sku) {
+		return "", apierr.New(apierr.CodeNotFound, "no product with SKU %q", sku)
+	}
+	return strings.Clone(sku), nil
+}
+
+func (s *Service) getProduct(c *fiber.Ctx) error {
+	sku, err := skuParam(c)
+	if err != nil {
+		return err
+	}
+	p, err := getProduct(c.UserContext(), s.db.R, sku)
+	if errors.Is(err, errNoProduct) {
+		return apierr.New(apierr.CodeNotFound, "no product with SKU %s", sku)
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderETag, etag(p.Version))
+	return c.JSON(p)
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+func (s *Service) putProduct(c *fiber.Ctx) error {
+	sku := c.Params("sku")
+	if !validSKU(sku) {
+		return apierr.New(apierr.CodeValidation, "SKU must be 1-64 characters of A-Z a-z 0-9 . _ -").
+			WithDetails(fieldError{"sku", "invalid"})
+	}
+	sku = strings.Clone(sku)
+	var ifMatch *int64
+	if raw := c.Get(fiber.HeaderIfMatch); raw != "" {
+		v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(raw, "W/"), `"`), 10, 64)
+		if err != nil {
+			return apierr.New(apierr.CodeValidation, `If-Match must be an ETag of this service, such as "3"`).
+				WithDetails(fieldError{"If-Match", "invalid"})
+		}
+		ifMatch = &v
+	}
+	var in productInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	p, err := in.validate(sku)
+	if err != nil {
+		return err
+	}
+	res, err := s.upsertProduct(c.UserContext(), meta(c), p, ifMatch)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderETag, etag(res.product.Version))
+	if res.created {
+		c.Set(fiber.HeaderLocation, "/api/v1/products/"+sku)
+		c.Status(fiber.StatusCreated)
+	}
+	return c.JSON(res.product)
+}
+
+// IdempotencyKeyHeader names the header that makes a stock adjustment safe
+// to retry.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+func (s *Service) postStockAdjustment(c *fiber.Ctx) error {
+	sku, err := skuParam(c)
+	if err != nil {
+		return err
+	}
+	key := c.Get(IdempotencyKeyHeader)
+	if key == "" {
+		return apierr.New(apierr.CodeIdempotencyMissing, "send an Idempotency-Key header so that a retry cannot adjust stock twice")
+	}
+	if !validIdempotencyKey(key) {
+		return apierr.New(apierr.CodeValidation, "Idempotency-Key must be 1-128 printable ASCII characters").
+			WithDetails(fieldError{IdempotencyKeyHeader, "invalid"})
+	}
+	key = strings.Clone(key)
+	var in stockAdjustmentInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	a, err := in.validate()
+	if err != nil {
+		return err
+	}
+	m := meta(c)
+	res, err := s.adjustStock(c.UserContext(), m, sku, key, a)
+	if err != nil {
+		var ae *apierr.Error
+		if errors.As(err, &ae) {
+			switch ae.Code {
+			case apierr.CodeOutOfStock:
+				s.metrics.adjustment(outcomeOutOfStock)
+			case apierr.CodeIdempotencyReused:
+				s.metrics.adjustment(outcomeKeyReused)
+			}
+		}
+		return err
+	}
+	switch {
+	case res.replay:
+		c.Set("Idempotent-Replayed", "true")
+		s.metrics.adjustment(outcomeReplayed)
+	case m.shadow:
+		s.metrics.adjustment(outcomeShadow)
+	default:
+		s.metrics.adjustment(outcomeApplied)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(res.status).Send(res.body)
+}
+
+// decodeJSON reads the body into dst strictly: JSON media type, one value,
+// no unknown fields, bounded nesting. Every failure is a structured 4xx.
+func decodeJSON(c *fiber.Ctx, dst any) error {
+	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mt != fiber.MIMEApplicationJSON {
+		return apierr.New(apierr.CodeUnsupportedMedia, "send the body as Content-Type: application/json")
+	}
+	body := c.Body()
+	if len(bytes.TrimSpace(body)) == 0 {
+		return apierr.New(apierr.CodeMalformed, "the request body is empty")
+	}
+	if depth := jsonDepth(body); depth > maxJSONDepth {
+		return apierr.New(apierr.CodeMalformed, "the request body nests deeper than %d levels", maxJSONDepth)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return malformed(err)
+	}
+	if _, err := dec.Token(); err == nil {
+		return apierr.New(apierr.CodeMalformed, "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func malformed(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return apierr.New(apierr.CodeMalformed, "the request body is not valid JSON (at byte %d)", syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(body)"
+		}
+		return apierr.New(apierr.CodeMalformed, "%s must be %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value).
+			WithDetails(fieldError{field, "wrong type"})
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// encoding/json has no typed error for this one.
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return apierr.New(apierr.CodeMalformed, "unknown field %q", name).WithDetails(fieldError{name, "unknown field"})
+	default:
+		return apierr.New(apierr.CodeMalformed, "the request body is not valid JSON")
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int64", "int", "int32":
+		return "an integer"
+	case "string":
+		return "a string"
+	case "struct", "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	}
+	return "of another type"
+}
+
+// jsonDepth returns the deepest nesting of objects and arrays in b, not
+// counting brackets inside strings. It stops counting once past the limit.
+func jsonDepth(b []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, ch := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case ch == '\\':
+				escaped = true
+			case ch == '"':
+				inString = false
+			}
+			continue
+		}
+		switch ch {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > deepest {
+				deepest = depth
+				if deepest > maxJSONDepth {
+					return deepest
+				}
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// retryAfterSeconds rounds a wait up to whole seconds, at least 1, as
+// Retry-After (RFC 9110 10.2.3) carries.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}

@@ -1,0 +1,65 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names, declared once; dashboards and alerts refer to them. The
+// outbox adds ficus_outbox_* with service="catalog".
+const (
+	MetricStockAdjustments = "ficus_catalog_stock_adjustments_total"
+	MetricRateLimited      = "ficus_catalog_rate_limited_total"
+)
+
+// Outcomes of a stock adjustment, the label values of MetricStockAdjustments.
+const (
+	outcomeApplied    = "applied"
+	outcomeReplayed   = "replayed"
+	outcomeOutOfStock = "out_of_stock"
+	outcomeKeyReused  = "key_reused"
+	outcomeShadow     = "shadow"
+)
+
+// metrics are nil-safe so that a Service without a registry counts nothing.
+type metrics struct {
+	adjustments *prometheus.CounterVec
+	rateLimited prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &metrics{
+		adjustments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricStockAdjustments,
+			Help: "Stock adjustment requests by outcome: applied, replayed (same Idempotency-Key), out_of_stock, key_reused, shadow."},
+			[]string{"outcome"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricRateLimited,
+			Help: "Requests answered 429 by the catalog's own token bucket."}),
+	}
+	var errs []error
+	for _, c := range []prometheus.Collector{m.adjustments, m.rateLimited} {
+		if err := reg.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("catalog: registering metrics: %w", err)
+	}
+	return m, nil
+}
+
+func (m *metrics) adjustment(outcome string) {
+	if m != nil {
+		m.adjustments.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *metrics) limited() {
+	if m != nil {
+		m.rateLimited.Inc()
+	}
+}

@@ -1,0 +1,417 @@
+package order
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/google/uuid"
+
+	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/newsvc/outbox"
+)
+
+// openAPI is the service's contract, served at GET /openapi.yaml. It was
+// written before the code; tests validate every response against it. A
+// string, so that nothing can modify it.
+//
+//go:embed openapi.yaml
+var openAPI string
+
+// OpenAPI returns the service's OpenAPI 3.0.3 document (YAML), e.g. for the
+// gateway's contract checks.
+func OpenAPI() string { return openAPI }
+
+// Limits of the request contract; openapi.yaml states the same numbers.
+const (
+	maxItems       = 50
+	maxQuantity    = 1000
+	maxIDLength    = 64
+	maxKeyLength   = 128
+	maxJSONDepth   = 16
+	defaultPage    = 20
+	maxPage        = 100
+	shadowHeader   = "X-Ficus-Shadow"
+	idempotencyHdr = "Idempotency-Key"
+)
+
+// validCurrency accepts the shape of an ISO 4217 alphabetic code; whether
+// the code exists is the Catalog's concern (it prices the products).
+func validCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) newApp() *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "ficus-order",
+		DisableStartupMessage: true,
+		ErrorHandler:          apierr.Handler(s.log),
+		// The server-level cap only protects memory; the handlers answer
+		// smaller oversize bodies themselves, with the request id.
+		BodyLimit:    max(4*s.cfg.MaxBodyBytes, 1<<20),
+		ReadTimeout:  10 * time.Second,
+		WriteTimeout: 10 * time.Second,
+		IdleTimeout:  60 * time.Second,
+	})
+	app.Use(recover.New())
+	gen := s.cfg.RequestID
+	if gen == nil {
+		gen = uuid.NewString
+	}
+	app.Use(apierr.RequestIDMiddleware(gen))
+	app.Use(s.accessLog)
+	app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.SendString(openAPI)
+	})
+	api := app.Group("/api/v1", s.rateLimit)
+	api.Post("/orders", s.handlePlace)
+	api.Get("/orders", s.handleList)
+	api.Get("/orders/:orderId", s.handleGet)
+	api.Post("/orders/:orderId/cancel", s.handleTransition(ActionCancel))
+	api.Post("/orders/:orderId/pay", s.handleTransition(ActionPay))
+	api.Post("/orders/:orderId/ship", s.handleTransition(ActionShip))
+	api.Get("/events", outbox.PullHandler(s.db))
+	return app
+}
+
+func (s *Service) accessLog(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	status := c.Response().StatusCode()
+	if err != nil {
+		var ae *apierr.Error
+		var fe *fiber.Error
+		switch {
+		case errors.As(err, &ae):
+			status = apierr.Status(ae.Code)
+		case errors.As(err, &fe):
+			status = fe.Code
+		default:
+			status = fiber.StatusInternalServerError
+		}
+	}
+	s.log.Info("request", "method", c.Method(), "path", c.Path(), "status", status,
+		"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", apierr.RequestID(c))
+	return err
+}
+
+func (s *Service) rateLimit(c *fiber.Ctx) error {
+	if s.limiter == nil {
+		return c.Next()
+	}
+	if ok, retry := s.limiter.take(); !ok {
+		e := apierr.New(apierr.CodeRateLimited, "too many requests; retry after %d s", retry)
+		e.RetryAfter = retry
+		return e
+	}
+	return c.Next()
+}
+
+func isDryRun(c *fiber.Ctx) bool { return c.Get(shadowHeader) == "1" }
+
+// violation is one field that failed validation.
+type violation struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+func validationError(vs []violation) error {
+	return apierr.New(apierr.CodeValidation, "%s %s", vs[0].Field, vs[0].Message).
+		WithDetails(map[string]any{"field": vs[0].Field, "violations": vs})
+}
+
+// validate checks the request's shape and ranges; the Catalog checks the
+// rest (SKUs, currency, stock).
+func (r *placeRequest) validate() error {
+	var vs []violation
+	add := func(field, format string, args ...any) {
+		vs = append(vs, violation{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	if strings.TrimSpace(r.CustomerID) == "" || len(r.CustomerID) > maxIDLength {
+		add("customerId", "must be 1 to %d characters", maxIDLength)
+	}
+	if r.Currency != "" && !validCurrency(r.Currency) {
+		add("currency", "must be an ISO 4217 code like EUR")
+	}
+	if len(r.Items) == 0 || len(r.Items) > maxItems {
+		add("items", "must hold 1 to %d items", maxItems)
+	}
+	seen := make(map[string]bool, len(r.Items))
+	for i, it := range r.Items {
+		if strings.TrimSpace(it.Sku) == "" || len(it.Sku) > maxIDLength {
+			add(fmt.Sprintf("items[%d].sku", i), "must be 1 to %d characters", maxIDLength)
+		} else if seen[it.Sku] {
+			add(fmt.Sprintf("items[%d].sku", i), "repeats an earlier item; give each SKU once with its total quantity")
+		}
+		seen[it.Sku] = true
+		if it.Quantity < 1 || it.Quantity > maxQuantity {
+			add(fmt.Sprintf("items[%d].quantity", i), "must be between 1 and %d", maxQuantity)
+		}
+	}
+	if len(vs) > 0 {
+		return validationError(vs)
+	}
+	return nil
+}
+
+// validKey accepts 1-128 printable ASCII characters: keys are stored and
+// logged, so control characters are refused.
+func validKey(k string) bool {
+	if len(k) == 0 || len(k) > maxKeyLength {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeBody strictly decodes a JSON write body into v: JSON media type,
+// size cap, nesting cap, no unknown fields, no trailing data. Every failure
+// is a structured 4xx. An empty body is accepted only when !required (v is
+// then left untouched).
+func (s *Service) decodeBody(c *fiber.Ctx, v any, required bool) error {
+	return decodeJSON(c.Body(), c.Get(fiber.HeaderContentType), s.cfg.MaxBodyBytes, v, required)
+}
+
+// decodeJSON is decodeBody without Fiber, so that it can be fuzzed.
+func decodeJSON(body []byte, contentType string, maxBytes int, v any, required bool) error {
+	if len(body) > maxBytes {
+		return apierr.New(apierr.CodeTooLarge, "request body exceeds %d bytes", maxBytes)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if required {
+			return apierr.New(apierr.CodeMalformed, "a JSON request body is required")
+		}
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != fiber.MIMEApplicationJSON {
+		return apierr.New(apierr.CodeUnsupportedMedia, "send Content-Type: application/json")
+	}
+	if depth(body) > maxJSONDepth {
+		return apierr.New(apierr.CodeMalformed, "JSON nested deeper than %d levels", maxJSONDepth)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apierr.New(apierr.CodeMalformed, "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// decodeError turns encoding/json's errors into structured ones naming the
+// field. encoding/json has no typed error for unknown fields; its message
+// prefix has been stable since Go 1.10.
+func decodeError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return apierr.New(apierr.CodeMalformed, "invalid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(body)"
+		}
+		return apierr.New(apierr.CodeMalformed, "%s must be of type %s, not %s", field, jsonType(typ.Type.Kind().String()), typ.Value).
+			WithDetails(map[string]string{"field": field})
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return apierr.New(apierr.CodeMalformed, "truncated JSON")
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name, _ = strconv.Unquote(name)
+		return apierr.New(apierr.CodeMalformed, "unknown field %q", name).WithDetails(map[string]string{"field": name})
+	}
+	return apierr.New(apierr.CodeMalformed, "invalid JSON body")
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "int", "int64", "float64":
+		return "number"
+	case "slice":
+		return "array"
+	case "struct", "map":
+		return "object"
+	}
+	return kind
+}
+
+// depth returns the deepest nesting of objects and arrays in a JSON text,
+// ignoring brackets inside strings, without allocating.
+func depth(b []byte) int {
+	d, deepest, inString, escaped := 0, 0, false, false
+	for _, ch := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case ch == '\\':
+				escaped = true
+			case ch == '"':
+				inString = false
+			}
+		case ch == '"':
+			inString = true
+		case ch == '{' || ch == '[':
+			d++
+			deepest = max(deepest, d)
+		case ch == '}' || ch == ']':
+			d--
+		}
+	}
+	return deepest
+}
+
+func (s *Service) handlePlace(c *fiber.Ctx) error {
+	requestID := apierr.RequestID(c)
+	key := c.Get(idempotencyHdr)
+	if key == "" {
+		return apierr.New(apierr.CodeIdempotencyMissing, "send an Idempotency-Key header so that retries cannot place the order twice")
+	}
+	if !validKey(key) {
+		return validationError([]violation{{Field: idempotencyHdr, Message: fmt.Sprintf("must be 1 to %d printable ASCII characters", maxKeyLength)}})
+	}
+	key = strings.Clone(key)
+	var req placeRequest
+	if err := s.decodeBody(c, &req, true); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	if isDryRun(c) {
+		o, err := s.priceOrder(c.UserContext(), req, uuid.NewString(), requestID, true)
+		if err != nil {
+			return err
+		}
+		now := s.cfg.Now().UTC()
+		o.CreatedAt, o.UpdatedAt, o.Status, o.Version = now, now, StatusPlaced, 1
+		c.Location("/api/v1/orders/" + o.ID)
+		return c.Status(fiber.StatusCreated).JSON(o)
+	}
+	r, err := s.placeOrder(c.UserContext(), req, key, requestID)
+	if err != nil {
+		return err
+	}
+	c.Location(r.location)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Status(r.status).Send(r.body)
+}
+
+func (s *Service) handleGet(c *fiber.Ctx) error {
+	o, err := getOrder(c.UserContext(), s.db.R, c.Params("orderId"))
+	if errors.Is(err, errNotFound) {
+		return apierr.New(apierr.CodeNotFound, "no order %q", c.Params("orderId"))
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(o)
+}
+
+// orderPage is the body of GET /api/v1/orders.
+type orderPage struct {
+	Items      []Order `json:"items"`
+	NextCursor string  `json:"nextCursor,omitempty"`
+}
+
+// Cursors are opaque to clients; the prefix versions their format.
+const cursorPrefix = "o1:"
+
+func encodeCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(seq, 10)))
+}
+
+func decodeCursor(s string) (int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0, false
+	}
+	rest, ok := strings.CutPrefix(string(b), cursorPrefix)
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(rest, 10, 64)
+	return seq, err == nil && seq > 0
+}
+
+func (s *Service) handleList(c *fiber.Ctx) error {
+	var vs []violation
+	customer := c.Query("customerId")
+	if strings.TrimSpace(customer) == "" || len(customer) > maxIDLength {
+		vs = append(vs, violation{Field: "customerId", Message: fmt.Sprintf("is required, 1 to %d characters", maxIDLength)})
+	}
+	limit := defaultPage
+	if raw := c.Query("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxPage {
+			vs = append(vs, violation{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", maxPage)})
+		}
+		limit = n
+	}
+	before := int64(math.MaxInt64)
+	if raw := c.Query("cursor"); raw != "" {
+		seq, ok := decodeCursor(raw)
+		if !ok {
+			vs = append(vs, violation{Field: "cursor", Message: "is not a cursor this service issued"})
+		}
+		before = seq
+	}
+	if len(vs) > 0 {
+		return validationError(vs)
+	}
+	orders, next, err := listOrders(c.UserContext(), s.db.R, customer, before, limit)
+	if err != nil {
+		return err
+	}
+	page := orderPage{Items: orders}
+	if next > 0 {
+		page.NextCursor = encodeCursor(next)
+	}
+	return c.JSON(page)
+}
+
+func (s *Service) handleTransition(a Action) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var empty struct{}
+		if err := s.decodeBody(c, &empty, false); err != nil {
+			return err
+		}
+		id := c.Params("orderId")
+		o, err := s.transition(c.UserContext(), id, a, apierr.RequestID(c), isDryRun(c))
+		if errors.Is(err, errNotFound) {
+			return apierr.New(apierr.CodeNotFound, "no order %q", id)
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(o)
+	}
+}

@@ -1,0 +1,140 @@
+package order
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// LegacyOrder is an order that originated in the legacy monolith, already
+// translated into this service's terms (the anti-corruption layer does the
+// translation; this package knows nothing of the legacy's wire format).
+type LegacyOrder struct {
+	// LegacyOrderNo is the legacy's order number, the key of the upsert;
+	// it is shown as legacyOrderNo in the order's representation.
+	LegacyOrderNo string
+	// CustomerID is the customer in the new services' terms (the same id
+	// GET /api/v1/orders?customerId= lists by).
+	CustomerID string
+	// Status is the legacy status mapped onto the four of this service.
+	Status Status
+	// Currency is the ISO 4217 code all prices are in.
+	Currency string
+	// Lines are the order's products; at least one.
+	Lines []LegacyLine
+	// PlacedAt becomes createdAt; UpdatedAt the order's updatedAt. Zero
+	// means the service clock's now.
+	PlacedAt  time.Time
+	UpdatedAt time.Time
+}
+
+// LegacyLine is one line of a LegacyOrder; the price is per unit, in minor
+// units of the order's currency.
+type LegacyLine struct {
+	Sku            string
+	Name           string
+	Quantity       int
+	UnitPriceMinor int64
+}
+
+// LegacyOrderID is the orderId that UpsertFromLegacy gives the legacy order
+// numbered no: a name-based UUID (RFC 9562 version 5), so that the same
+// legacy order gets the same orderId on every sync and in every environment.
+func LegacyOrderID(no string) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:ficus:legacy-order:"+no)).String()
+}
+
+// ErrInvalidLegacyOrder is wrapped by UpsertFromLegacy for input that cannot
+// be stored; the sync should log and skip the order, not retry it.
+var ErrInvalidLegacyOrder = errors.New("invalid legacy order")
+
+// UpsertFromLegacy creates or updates the order that mirrors a legacy order,
+// keyed by LegacyOrderNo: calling it again with the same content changes
+// nothing (version and updatedAt included), with different content it
+// replaces status and lines and bumps the version. It reserves no stock and
+// publishes no event: the legacy did both when the order was placed there,
+// and a sync replaying history must not look like new business.
+func (s *Service) UpsertFromLegacy(ctx context.Context, lo LegacyOrder) error {
+	o, err := s.fromLegacy(lo)
+	if err != nil {
+		return err
+	}
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		cur, err := getOrderByLegacyNo(ctx, tx, lo.LegacyOrderNo)
+		if errors.Is(err, errNotFound) {
+			return insertOrder(ctx, tx, &o)
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Status == o.Status && cur.CustomerID == o.CustomerID && cur.Currency == o.Currency &&
+			slices.Equal(cur.Lines, o.Lines) {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = ?, status = ?, currency = ?, total_minor = ?,
+			updated_at = ?, version = version + 1 WHERE id = ?`,
+			o.CustomerID, string(o.Status), o.Currency, o.Total.AmountMinor, formatTime(o.UpdatedAt), cur.ID); err != nil {
+			return fmt.Errorf("updating legacy order %s: %w", lo.LegacyOrderNo, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM order_lines WHERE order_id = ?`, cur.ID); err != nil {
+			return fmt.Errorf("updating legacy order %s: %w", lo.LegacyOrderNo, err)
+		}
+		o.ID = cur.ID
+		return insertLines(ctx, tx, &o)
+	})
+}
+
+// fromLegacy validates lo and builds the Order it becomes.
+func (s *Service) fromLegacy(lo LegacyOrder) (Order, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w %q: %s", ErrInvalidLegacyOrder, lo.LegacyOrderNo, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case lo.LegacyOrderNo == "" || len(lo.LegacyOrderNo) > maxIDLength:
+		return Order{}, bad("legacy order number must be 1 to %d characters", maxIDLength)
+	case lo.CustomerID == "" || len(lo.CustomerID) > maxIDLength:
+		return Order{}, bad("customer id must be 1 to %d characters", maxIDLength)
+	case !lo.Status.Valid():
+		return Order{}, bad("unknown status %q", lo.Status)
+	case !validCurrency(lo.Currency):
+		return Order{}, bad("currency %q is not an ISO 4217 code", lo.Currency)
+	case len(lo.Lines) == 0:
+		return Order{}, bad("no lines")
+	}
+	now := s.cfg.Now().UTC()
+	o := Order{
+		ID:            LegacyOrderID(lo.LegacyOrderNo),
+		CustomerID:    lo.CustomerID,
+		Status:        lo.Status,
+		Currency:      lo.Currency,
+		LegacyOrderNo: lo.LegacyOrderNo,
+		CreatedAt:     lo.PlacedAt.UTC(),
+		UpdatedAt:     lo.UpdatedAt.UTC(),
+		Version:       1,
+		Lines:         make([]Line, len(lo.Lines)),
+	}
+	if lo.PlacedAt.IsZero() {
+		o.CreatedAt = now
+	}
+	if lo.UpdatedAt.IsZero() {
+		o.UpdatedAt = o.CreatedAt
+	}
+	for i, l := range lo.Lines {
+		if l.Sku == "" || l.Quantity < 1 || l.UnitPriceMinor < 0 {
+			return Order{}, bad("line %d: need a sku, a positive quantity and a non-negative price", i+1)
+		}
+		o.Lines[i] = Line{Sku: l.Sku, Name: l.Name, Quantity: l.Quantity,
+			UnitPrice: Money{AmountMinor: l.UnitPriceMinor, Currency: lo.Currency}}
+	}
+	total, err := priceLines(o.Lines, o.Currency)
+	if err != nil {
+		return Order{}, bad("%v", err)
+	}
+	o.Total = total
+	return o, nil
+}

@@ -1,0 +1,199 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/ficus-gw/ficus/newsvc/outbox"
+)
+
+func TestUpsertFromLegacy(t *testing.T) {
+	t.Parallel()
+	h := startWithFake(t, nil)
+	ctx := context.Background()
+	placed := time.Date(2019, 5, 4, 10, 0, 0, 0, time.UTC)
+	lo := LegacyOrder{
+		LegacyOrderNo: "L-1001",
+		CustomerID:    "alice",
+		Status:        StatusPaid,
+		Currency:      "EUR",
+		Lines:         []LegacyLine{{Sku: "A", Name: "Alpha", Quantity: 2, UnitPriceMinor: 1250}, {Sku: "B", Name: "Beta", Quantity: 1, UnitPriceMinor: 99}},
+		PlacedAt:      placed,
+		UpdatedAt:     placed.Add(time.Hour),
+	}
+	if err := h.svc.UpsertFromLegacy(ctx, lo); err != nil {
+		t.Fatal(err)
+	}
+	get := func() Order {
+		res := h.do(http.MethodGet, "/api/v1/orders/"+LegacyOrderID("L-1001"), "")
+		wantStatus(t, res, http.StatusOK, "")
+		return res.order(t)
+	}
+	o := get()
+	if o.LegacyOrderNo != "L-1001" || o.Status != StatusPaid || o.Total.AmountMinor != 2599 || o.Version != 1 ||
+		!o.CreatedAt.Equal(placed) || len(o.Lines) != 2 {
+		t.Fatalf("mirrored order %+v", o)
+	}
+
+	// The same content again changes nothing.
+	if err := h.svc.UpsertFromLegacy(ctx, lo); err != nil {
+		t.Fatal(err)
+	}
+	if again := get(); again.Version != 1 || h.countRows("orders") != 1 {
+		t.Fatalf("repeat upsert changed the order: %+v", again)
+	}
+
+	// A change in the legacy is mirrored and versioned.
+	lo.Status = StatusShipped
+	lo.Lines = lo.Lines[:1]
+	lo.UpdatedAt = placed.Add(48 * time.Hour)
+	if err := h.svc.UpsertFromLegacy(ctx, lo); err != nil {
+		t.Fatal(err)
+	}
+	if o := get(); o.Status != StatusShipped || o.Version != 2 || o.Total.AmountMinor != 2500 || len(o.Lines) != 1 {
+		t.Fatalf("updated order %+v", o)
+	}
+	if n := len(h.events()); n != 0 {
+		t.Fatalf("%d events for a legacy sync, want 0", n)
+	}
+	// It shows up in the customer's list like any other order.
+	res := h.do(http.MethodGet, "/api/v1/orders?customerId=alice", "")
+	wantStatus(t, res, http.StatusOK, "")
+	var page orderPage
+	if err := json.Unmarshal(res.body, &page); err != nil || len(page.Items) != 1 || page.Items[0].LegacyOrderNo != "L-1001" {
+		t.Fatalf("list %s (%v)", res.body, err)
+	}
+}
+
+func TestUpsertFromLegacyRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	h := startWithFake(t, nil)
+	good := func() LegacyOrder {
+		return LegacyOrder{LegacyOrderNo: "L-1", CustomerID: "c", Status: StatusPlaced, Currency: "EUR",
+			Lines: []LegacyLine{{Sku: "A", Quantity: 1, UnitPriceMinor: 1}}}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*LegacyOrder)
+	}{
+		{"no number", func(o *LegacyOrder) { o.LegacyOrderNo = "" }},
+		{"no customer", func(o *LegacyOrder) { o.CustomerID = "" }},
+		{"unknown status", func(o *LegacyOrder) { o.Status = "LOST" }},
+		{"bad currency", func(o *LegacyOrder) { o.Currency = "euro" }},
+		{"no lines", func(o *LegacyOrder) { o.Lines = nil }},
+		{"zero quantity", func(o *LegacyOrder) { o.Lines[0].Quantity = 0 }},
+		{"negative price", func(o *LegacyOrder) { o.Lines[0].UnitPriceMinor = -5 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o := good()
+			tt.mutate(&o)
+			if err := h.svc.UpsertFromLegacy(context.Background(), o); !errors.Is(err, ErrInvalidLegacyOrder) {
+				t.Fatalf("err = %v, want ErrInvalidLegacyOrder", err)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if n := h.countRows("orders"); n != 0 {
+			t.Errorf("%d orders stored from bad input", n)
+		}
+	})
+}
+
+func TestRunDeliversEventsToSubscribers(t *testing.T) {
+	t.Parallel()
+	got := make(chan outbox.Envelope, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e outbox.Envelope
+		if err := json.NewDecoder(r.Body).Decode(&e); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		got <- e
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hook.Close)
+	h := startWithFake(t, func(c *Config) {
+		c.Subscribers = []outbox.Subscriber{{Name: "billing", URL: hook.URL, Types: []string{"order.created"}}}
+	})
+	h.catalog.add("A", 100, "EUR", 10)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.svc.Run(ctx) }()
+
+	res := h.place("k", orderBody("c1", "A", 1), "X-Request-Id", "corr-1")
+	wantStatus(t, res, http.StatusCreated, "")
+	select {
+	case e := <-got:
+		if e.Type != "order.created" || e.AggregateID != res.order(t).ID || e.CorrelationID != "corr-1" {
+			t.Fatalf("delivered %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("order.created not delivered")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func TestRunRefusesBadSubscribers(t *testing.T) {
+	t.Parallel()
+	h := startWithFake(t, func(c *Config) {
+		c.Subscribers = []outbox.Subscriber{{Name: "", URL: "not a url"}}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.svc.Run(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("Run = %v, want an immediate configuration error", err)
+	}
+}
+
+func TestOpenRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	tests := []Config{
+		{CatalogURL: "http://127.0.0.1:1"},
+		{DBPath: t.TempDir() + "/x.db"},
+		{DBPath: t.TempDir() + "/x.db", CatalogURL: "ftp://x"},
+		{DBPath: t.TempDir() + "/x.db", CatalogURL: "http://x", CatalogTimeout: -time.Second},
+	}
+	for i, cfg := range tests {
+		if s, err := Open(context.Background(), cfg, nil); err == nil {
+			_ = s.Close()
+			t.Errorf("config %d accepted: %+v", i, cfg)
+		}
+	}
+}
+
+func TestIdempotencyKeysExpire(t *testing.T) {
+	t.Parallel()
+	h := startWithFake(t, func(c *Config) { c.IdempotencyTTL = time.Hour })
+	h.catalog.add("A", 100, "EUR", 10)
+	first := h.place("old", orderBody("c1", "A", 1))
+	wantStatus(t, first, http.StatusCreated, "")
+
+	h.clock.Advance(59 * time.Minute)
+	h.svc.pruneKeys(context.Background())
+	wantStatus(t, h.place("old", orderBody("c1", "A", 2)), http.StatusConflict, "IDEMPOTENCY_KEY_REUSED")
+
+	h.clock.Advance(2 * time.Minute)
+	h.svc.pruneKeys(context.Background())
+	// Past the TTL the key is forgotten: reusing it places a new order.
+	again := h.place("old", orderBody("c1", "A", 1))
+	wantStatus(t, again, http.StatusCreated, "")
+	if again.order(t).ID == first.order(t).ID {
+		t.Fatal("expired key still replayed")
+	}
+}

@@ -1,0 +1,55 @@
+package order
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names, declared once (dashboards and alerts refer to them).
+const (
+	metricPlaced        = "ficus_order_placed_total"
+	metricReplays       = "ficus_order_idempotent_replays_total"
+	metricCatalogCalls  = "ficus_order_catalog_calls_total"
+	metricBreakerOpen   = "ficus_order_catalog_breaker_open"
+	metricReleaseFailed = "ficus_order_stock_release_failures_total"
+)
+
+// metrics are the service's Prometheus instruments.
+type metrics struct {
+	placed        prometheus.Counter
+	replays       prometheus.Counter
+	catalogCalls  *prometheus.CounterVec // outcome: ok, failure, rejected (breaker open)
+	breakerOpen   prometheus.Gauge
+	releaseFailed prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		placed: prometheus.NewCounter(prometheus.CounterOpts{Name: metricPlaced,
+			Help: "Orders placed (first responses only, not idempotent replays)."}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{Name: metricReplays,
+			Help: "POST /orders answered by replaying the reply stored under their Idempotency-Key."}),
+		catalogCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricCatalogCalls,
+			Help: "Calls to the Catalog by outcome: ok, failure (transport, timeout, 5xx), rejected (breaker open)."},
+			[]string{"outcome"}),
+		breakerOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricBreakerOpen,
+			Help: "1 while the Catalog circuit breaker is open or half-open, else 0."}),
+		releaseFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: metricReleaseFailed,
+			Help: "Stock releases the Catalog did not acknowledge (retried by Run); a rising rate means stock is held."}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var errs []error
+	for _, c := range []prometheus.Collector{m.placed, m.replays, m.catalogCalls, m.breakerOpen, m.releaseFailed} {
+		if err := reg.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("order: registering metrics: %w", err)
+	}
+	return m, nil
+}
