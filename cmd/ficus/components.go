@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/ficus-gw/ficus/legacy"
+	"github.com/ficus-gw/ficus/newsvc/catalog"
+	"github.com/ficus-gw/ficus/newsvc/order"
+)
+
+func init() {
+	register("legacy", command{
+		summary: "run the simulated legacy shop (XML, RPC-style URLs, SQLite)",
+		usage: `
+Usage: ficus legacy [--listen ADDR] [--db FILE]
+
+Runs the legacy shop monolith: RPC-style URLs under /shop/, XML answers,
+business errors inside HTTP 200, its own SQLite database (seeded on first
+start) and a fault-injection admin endpoint at /shop/admin/faults.
+
+Example:
+  ficus legacy --listen 127.0.0.1:8081 --db data/legacy.db
+  curl 'http://127.0.0.1:8081/shop/catalog.do?page=1'
+`,
+		run: func(ctx context.Context, args []string, env *environment) error {
+			fs := newFlags("legacy", env)
+			addr := fs.String("listen", "127.0.0.1:8081", "address to listen on")
+			db := fs.String("db", filepath.Join("data", "legacy.db"), "SQLite file (created and seeded when absent)")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			g := newGroup(ctx)
+			if err := startLegacy(g, *addr, *db, env); err != nil {
+				return err
+			}
+			return g.Wait()
+		},
+	})
+	register("catalog", command{
+		summary: "run the new Catalog service (JSON, OpenAPI, own SQLite)",
+		usage: `
+Usage: ficus catalog [--listen ADDR] [--db FILE]
+
+Runs the new Catalog service: GET /api/v1/products, /api/v1/products/{sku},
+the event feed /api/v1/events and its contract at /openapi.yaml.
+
+Example:
+  ficus catalog --listen 127.0.0.1:8082 --db data/catalog.db
+  curl http://127.0.0.1:8082/openapi.yaml
+`,
+		run: func(ctx context.Context, args []string, env *environment) error {
+			fs := newFlags("catalog", env)
+			addr := fs.String("listen", "127.0.0.1:8082", "address to listen on")
+			db := fs.String("db", filepath.Join("data", "catalog.db"), "SQLite file (created when absent)")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			g := newGroup(ctx)
+			if err := startCatalog(g, *addr, *db, env); err != nil {
+				return err
+			}
+			return g.Wait()
+		},
+	})
+	register("orders", command{
+		summary: "run the new Order service (idempotent writes, outbox events)",
+		usage: `
+Usage: ficus orders [--listen ADDR] [--db FILE] [--catalog URL]
+
+Runs the new Order service: POST /api/v1/orders (Idempotency-Key required),
+GET /api/v1/orders/{id}, cancel/pay/ship, the event feed /api/v1/events and
+its contract at /openapi.yaml. Items are checked against the Catalog's API.
+
+Example:
+  ficus orders --listen 127.0.0.1:8083 --db data/orders.db --catalog http://127.0.0.1:8082
+`,
+		run: func(ctx context.Context, args []string, env *environment) error {
+			fs := newFlags("orders", env)
+			addr := fs.String("listen", "127.0.0.1:8083", "address to listen on")
+			db := fs.String("db", filepath.Join("data", "orders.db"), "SQLite file (created when absent)")
+			cat := fs.String("catalog", "http://127.0.0.1:8082", "base URL of the Catalog service")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			g := newGroup(ctx)
+			if err := startOrders(g, *addr, *db, *cat, env); err != nil {
+				return err
+			}
+			return g.Wait()
+		},
+	})
+}
+
+func startLegacy(g *group, addr, db string, env *environment) error {
+	log := env.logger() // the shop names itself in its log lines
+	shop, err := legacy.Open(g.ctx, legacy.Config{DBPath: db}, log)
+	if err != nil {
+		return fmt.Errorf("opening the legacy shop: %w", err)
+	}
+	ln, err := listen("legacy", addr)
+	if err != nil {
+		_ = shop.Close()
+		return err
+	}
+	log.Info("legacy shop listening", "addr", ln.Addr().String(), "db", db)
+	g.Defer(func() { _ = shop.Close() })
+	g.Go("legacy", func(ctx context.Context) error {
+		return serveHTTP(ctx, ln, shop.Handler(), log)
+	})
+	return nil
+}
+
+func startCatalog(g *group, addr, db string, env *environment) error {
+	log := env.logger().With("component", "catalog")
+	svc, err := catalog.Open(g.ctx, catalog.Config{DBPath: db}, log)
+	if err != nil {
+		return fmt.Errorf("opening the catalog service: %w", err)
+	}
+	ln, err := listen("catalog", addr)
+	if err != nil {
+		_ = svc.Close()
+		return err
+	}
+	log.Info("catalog service listening", "addr", ln.Addr().String(), "db", db)
+	g.Go("catalog events", svc.Run)
+	g.Defer(func() { _ = svc.Close() })
+	g.Go("catalog", func(ctx context.Context) error {
+		return serveFiber(ctx, ln, svc.App())
+	})
+	return nil
+}
+
+func startOrders(g *group, addr, db, catalogURL string, env *environment) error {
+	log := env.logger().With("component", "orders")
+	svc, err := order.Open(g.ctx, order.Config{DBPath: db, CatalogURL: catalogURL}, log)
+	if err != nil {
+		return fmt.Errorf("opening the order service: %w", err)
+	}
+	ln, err := listen("orders", addr)
+	if err != nil {
+		_ = svc.Close()
+		return err
+	}
+	log.Info("order service listening", "addr", ln.Addr().String(), "db", db, "catalog", catalogURL)
+	g.Go("order events", svc.Run)
+	g.Defer(func() { _ = svc.Close() })
+	g.Go("orders", func(ctx context.Context) error {
+		return serveFiber(ctx, ln, svc.App())
+	})
+	return nil
+}

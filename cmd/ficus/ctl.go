@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ficus-gw/ficus/gateway/admin"
+)
+
+// ctlCommand is one `ficus ctl` subcommand.
+type ctlCommand struct {
+	synopsis string
+	run      func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error
+	flags    func(fs *flag.FlagSet)
+}
+
+var ctlCommands = map[string]ctlCommand{}
+
+func init() {
+	register("ctl", command{
+		summary: "operate a running gateway: routes, canary, pin, resume, audit",
+		usage: `
+Usage: ficus ctl [--admin URL] [--token TOKEN] <command> [args] [flags]
+
+Talks to a running gateway's admin API. The token comes from --token or the
+FICUS_ADMIN_TOKEN environment variable (the demo's operator token is
+demo-operator-token-change-me). Every change needs --reason and lands in the
+audit log with the token's name.
+
+Commands:
+  routes                                  list routes with live state
+  canary ROUTE PERCENT --reason TEXT      send PERCENT of users to the new side
+  pin ROUTE legacy|new --reason TEXT      pin a route to one backend
+  resume ROUTE --reason TEXT              unpin: flag and canary decide again
+  audit [--route ROUTE] [--limit N]       show the audit log, newest first
+
+Examples:
+  export FICUS_ADMIN_TOKEN=demo-operator-token-change-me
+  ficus ctl routes
+  ficus ctl canary products 25 --reason "step 2 of the catalog rollout"
+  ficus ctl pin orders legacy --reason "INC-142: new order service failing"
+  ficus ctl audit --route products
+`,
+		run: runCtl,
+	})
+	ctlCommands["routes"] = ctlCommand{
+		synopsis: "routes",
+		run: func(ctx context.Context, c *admin.Client, _ *flag.FlagSet, args []string, env *environment) error {
+			if len(args) != 0 {
+				return usageError{fmt.Errorf("routes takes no arguments")}
+			}
+			rs, err := c.Routes(ctx)
+			if err != nil {
+				return err
+			}
+			return admin.RenderRoutes(env.stdout, rs)
+		},
+	}
+	reason := func(fs *flag.FlagSet) { fs.String("reason", "", "why (required; recorded in the audit log)") }
+	ctlCommands["canary"] = ctlCommand{
+		synopsis: "canary ROUTE PERCENT --reason TEXT",
+		flags:    reason,
+		run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error {
+			if len(args) != 2 {
+				return usageError{fmt.Errorf("canary needs ROUTE and PERCENT, e.g. ficus ctl canary products 25 --reason \"...\"")}
+			}
+			pct, err := strconv.ParseFloat(strings.TrimSuffix(args[1], "%"), 64)
+			if err != nil {
+				return usageError{fmt.Errorf("PERCENT %q is not a number between 0 and 100", args[1])}
+			}
+			res, err := c.SetCanary(ctx, args[0], pct, fs.Lookup("reason").Value.String())
+			if err != nil {
+				return err
+			}
+			return admin.RenderChange(env.stdout, res)
+		},
+	}
+	ctlCommands["pin"] = ctlCommand{
+		synopsis: "pin ROUTE legacy|new --reason TEXT",
+		flags:    reason,
+		run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error {
+			if len(args) != 2 {
+				return usageError{fmt.Errorf("pin needs ROUTE and BACKEND (legacy or new)")}
+			}
+			res, err := c.Pin(ctx, args[0], args[1], fs.Lookup("reason").Value.String())
+			if err != nil {
+				return err
+			}
+			return admin.RenderChange(env.stdout, res)
+		},
+	}
+	ctlCommands["resume"] = ctlCommand{
+		synopsis: "resume ROUTE --reason TEXT",
+		flags:    reason,
+		run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("resume needs ROUTE")}
+			}
+			res, err := c.Resume(ctx, args[0], fs.Lookup("reason").Value.String())
+			if err != nil {
+				return err
+			}
+			return admin.RenderChange(env.stdout, res)
+		},
+	}
+	ctlCommands["audit"] = ctlCommand{
+		synopsis: "audit [--route ROUTE] [--limit N]",
+		flags: func(fs *flag.FlagSet) {
+			fs.String("route", "", "only this route's changes")
+			fs.Int("limit", 50, "how many entries, newest first")
+		},
+		run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error {
+			if len(args) != 0 {
+				return usageError{fmt.Errorf("audit takes no arguments; use --route ROUTE")}
+			}
+			limit, _ := strconv.Atoi(fs.Lookup("limit").Value.String())
+			es, err := c.Audit(ctx, fs.Lookup("route").Value.String(), limit)
+			if err != nil {
+				return err
+			}
+			return admin.RenderAudit(env.stdout, es)
+		},
+	}
+}
+
+func runCtl(ctx context.Context, args []string, env *environment) error {
+	fs := newFlags("ctl", env)
+	adminURL := fs.String("admin", "http://127.0.0.1:8090", "base URL of the gateway's admin listener")
+	token := fs.String("token", "", "admin bearer token (default $FICUS_ADMIN_TOKEN)")
+	timeout := fs.Duration("timeout", 10*time.Second, "time limit for the call")
+	// The global flags come before the subcommand; its own flags may come
+	// anywhere after it.
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return usageError{errors.New("a command is required: routes, canary, pin, resume or audit")}
+	}
+	sub, ok := ctlCommands[rest[0]]
+	if !ok {
+		return usageError{fmt.Errorf("unknown ctl command %q", rest[0])}
+	}
+	sfs := flag.NewFlagSet("ficus ctl "+rest[0], flag.ContinueOnError)
+	sfs.SetOutput(env.stderr)
+	if sub.flags != nil {
+		sub.flags(sfs)
+	}
+	pos, err := parseInterleaved(sfs, rest[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(env.stdout, "Usage: ficus ctl %s\n", sub.synopsis)
+			sfs.SetOutput(env.stdout)
+			sfs.PrintDefaults()
+			return err
+		}
+		return usageError{err}
+	}
+	tok := *token
+	if tok == "" {
+		tok = os.Getenv("FICUS_ADMIN_TOKEN")
+	}
+	if tok == "" {
+		return usageError{errors.New("no admin token: pass --token or set FICUS_ADMIN_TOKEN (the demo's is demo-operator-token-change-me)")}
+	}
+	client, err := admin.NewClient(*adminURL, tok, nil)
+	if err != nil {
+		return usageError{err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	return sub.run(ctx, client, sfs, pos, env)
+}
+
+// parseInterleaved parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones in order.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

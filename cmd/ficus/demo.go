@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/ficus-gw/ficus/config"
+)
+
+func init() {
+	register("demo", command{
+		summary: "start the whole demo on loopback (legacy, new services, gateway)",
+		usage: `
+Usage: ficus demo [--data DIR] [--print-config]
+
+Starts every component on 127.0.0.1 with the embedded demo configuration and
+SQLite files under DIR: the legacy shop (:8081), the Catalog (:8082) and
+Order (:8083) services, and the gateway (:8080, admin :8090). Prints where
+everything listens; Ctrl-C stops everything cleanly. The legacy database is
+seeded on first start; delete DIR to start over.
+
+With --print-config the embedded gateway configuration is printed and
+nothing starts (a starting point for 'ficus gateway --config').
+
+Examples:
+  ficus demo --data data
+  curl -i http://127.0.0.1:8080/shop/catalog.do?page=1
+  ficus demo --print-config > ficus.yaml
+`,
+		run: func(ctx context.Context, args []string, env *environment) error {
+			fs := newFlags("demo", env)
+			data := fs.String("data", "data", "directory for the SQLite files")
+			printCfg := fs.Bool("print-config", false, "print the embedded gateway configuration and exit")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			if *printCfg {
+				_, err := env.stdout.Write(config.DemoYAML())
+				return err
+			}
+			return runDemo(ctx, *data, env)
+		},
+	})
+}
+
+// Demo addresses: fixed, so that the README's tour works as written.
+const (
+	demoLegacy  = "127.0.0.1:8081"
+	demoCatalog = "127.0.0.1:8082"
+	demoOrders  = "127.0.0.1:8083"
+)
+
+func runDemo(ctx context.Context, data string, env *environment) error {
+	cfg, err := config.Demo()
+	if err != nil {
+		return fmt.Errorf("embedded demo configuration: %w", err)
+	}
+	cfg.Admin.AuditDB = filepath.Join(data, "ficus-audit.db")
+	cfg.Shadow.DB = filepath.Join(data, "ficus-shadow.db")
+
+	g := newGroup(ctx)
+	start := func() error {
+		if err := startLegacy(g, demoLegacy, filepath.Join(data, "legacy.db"), env); err != nil {
+			return err
+		}
+		if err := startCatalog(g, demoCatalog, filepath.Join(data, "catalog.db"), env); err != nil {
+			return err
+		}
+		if err := startOrders(g, demoOrders, filepath.Join(data, "orders.db"), "http://"+demoCatalog, env); err != nil {
+			return err
+		}
+		return startGateway(g, cfg, env)
+	}
+	if err := start(); err != nil {
+		g.cancel()
+		_ = g.Wait()
+		return err
+	}
+	token := ""
+	for _, t := range cfg.Admin.Tokens {
+		if len(t.Scopes) == 2 {
+			token = t.Secret()
+		}
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nFicus demo is up (data in %s/):\n", data)
+	fmt.Fprintf(tw, "  gateway\thttp://%s\tproxies every route (try /shop/catalog.do, /api/v1/products)\n", cfg.Listen)
+	fmt.Fprintf(tw, "  gateway admin\thttp://%s\t/metrics /healthz /readyz /admin/routes (Authorization: Bearer %s)\n", cfg.Admin.Listen, token)
+	fmt.Fprintf(tw, "  legacy shop\thttp://%s\t/shop/catalog.do, fault injection at /shop/admin/faults\n", demoLegacy)
+	fmt.Fprintf(tw, "  catalog service\thttp://%s\t/openapi.yaml /api/v1/products\n", demoCatalog)
+	fmt.Fprintf(tw, "  order service\thttp://%s\t/openapi.yaml /api/v1/orders\n", demoOrders)
+	_ = tw.Flush()
+	fmt.Fprintln(env.stdout, "\nPress Ctrl-C to stop.")
+	err = g.Wait()
+	fmt.Fprintln(env.stdout, "Ficus demo stopped.")
+	return err
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/ficus-gw/ficus/config"
+	"github.com/ficus-gw/ficus/gateway"
+	"github.com/ficus-gw/ficus/gateway/admin"
+	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/internal/sqlitedb"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+func init() {
+	register("gateway", command{
+		summary: "run the gateway with a configuration file",
+		usage: `
+Usage: ficus gateway --config FILE [--check]
+
+Runs the strangler-fig gateway: the public listener proxies each request to
+the legacy or the new side of its route; the admin listener serves /metrics,
+/healthz, /readyz and the admin API (/admin/routes, /admin/audit, ...).
+SIGTERM or Ctrl-C drains in-flight requests, then exits.
+
+With --check the configuration is validated and nothing starts: exit status
+0 when valid, 1 with every problem listed when not.
+
+Examples:
+  ficus demo --print-config > ficus.yaml   # start from the demo configuration
+  ficus gateway --config ficus.yaml --check
+  ficus gateway --config ficus.yaml
+`,
+		run: func(ctx context.Context, args []string, env *environment) error {
+			fs := newFlags("gateway", env)
+			path := fs.String("config", "", "configuration file (YAML; see docs/configuration.md)")
+			check := fs.Bool("check", false, "validate the configuration and exit")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			if *path == "" {
+				return usageError{fmt.Errorf("--config FILE is required")}
+			}
+			cfg, err := config.Load(*path)
+			if err != nil {
+				return err
+			}
+			if cfg.Flags.File != "" && !filepath.IsAbs(cfg.Flags.File) {
+				cfg.Flags.File = filepath.Join(filepath.Dir(*path), cfg.Flags.File)
+			}
+			if *check {
+				fmt.Fprintf(env.stdout, "%s: valid (%d routes, %d upstreams)\n", *path, len(cfg.Routes), len(cfg.Upstreams))
+				return nil
+			}
+			g := newGroup(ctx)
+			if err := startGateway(g, cfg, env); err != nil {
+				return err
+			}
+			return g.Wait()
+		},
+	})
+}
+
+// startGateway builds the gateway, its decision engine and admin API from
+// cfg, and starts serving on cfg.Listen and cfg.Admin.Listen.
+func startGateway(g *group, cfg *config.Config, env *environment) error {
+	log := env.logger().With("component", "gateway")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	provider, err := decide.NewProvider(cfg.Flags, log)
+	if err != nil {
+		return fmt.Errorf("starting the flag provider: %w", err)
+	}
+	engine, err := decide.NewEngine(cfg, provider, reg, log)
+	if err != nil {
+		return fmt.Errorf("starting the decision engine: %w", err)
+	}
+	g.Defer(func() { _ = engine.Close() })
+
+	auditDB, err := sqlitedb.Open(cfg.Admin.AuditDB)
+	if err != nil {
+		return fmt.Errorf("opening the audit log: %w", err)
+	}
+	g.Defer(func() { _ = auditDB.Close() })
+
+	var gw *gateway.Gateway
+	api, err := admin.New(admin.Options{
+		Engine:   engine,
+		Breakers: func() map[string]string { return gw.Breakers() },
+		Stats: func(route string) map[string]admin.BackendStats {
+			out := map[string]admin.BackendStats{}
+			for b, s := range gw.RouteStats(route) {
+				out[b] = admin.BackendStats(s)
+			}
+			return out
+		},
+		Tokens:  cfg.Admin.Tokens,
+		AuditDB: auditDB,
+		Logger:  log.With("subsystem", "admin"),
+	})
+	if err != nil {
+		return fmt.Errorf("starting the admin API: %w", err)
+	}
+	if n, err := api.RestoreState(g.ctx); err != nil {
+		log.Warn("could not restore canary and pin changes from the audit log; the configuration's values apply", "err", err)
+	} else if n > 0 {
+		log.Info("restored route changes from the audit log", "routes", n)
+	}
+	gw, err = gateway.New(gateway.Options{
+		Config:   cfg,
+		Registry: reg,
+		Logger:   log,
+		Decider:  engine,
+		Admin:    api.Handler(),
+	})
+	if err != nil {
+		return fmt.Errorf("building the gateway: %w", err)
+	}
+	pub, err := listen("gateway", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	adm, err := listen("gateway admin", cfg.Admin.Listen)
+	if err != nil {
+		_ = pub.Close()
+		return err
+	}
+	log.Info("gateway listening", "addr", pub.Addr().String(), "admin", adm.Addr().String(), "routes", len(cfg.Routes))
+	g.Go("gateway", func(ctx context.Context) error { return gw.Serve(ctx, pub, adm) })
+	return nil
+}
