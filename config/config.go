@@ -44,6 +44,31 @@ type Config struct {
 	DefaultRoute Route `yaml:"defaultRoute"`
 	// Shadow is the store of differing shadow samples.
 	Shadow ShadowStore `yaml:"shadow"`
+	// Retire tracks who still calls each route's legacy side, so legacy
+	// code is deleted only on evidence.
+	Retire Retire `yaml:"retire"`
+}
+
+// Retire configures the retirement tracker: per route, when the legacy side
+// last served it and which callers it served.
+type Retire struct {
+	// DB is the SQLite file where hits survive restarts. Default
+	// "data/ficus-retire.db".
+	DB string `yaml:"db"`
+	// Window: a route whose legacy side served nothing for this long is
+	// reported ready to delete. Default 168h (7 days).
+	Window time.Duration `yaml:"window"`
+	// Caller identifies a caller: "header" (the CallerHeader's value, e.g.
+	// an API key, recorded as a short SHA-256 fingerprint, never in clear),
+	// "user-agent" or "ip". Default "user-agent".
+	Caller string `yaml:"caller"`
+	// CallerHeader is read when Caller is "header". Default "X-Api-Key".
+	CallerHeader string `yaml:"callerHeader"`
+	// MaxCallers kept per route; further callers are counted together as
+	// "(other)". Default 20.
+	MaxCallers int `yaml:"maxCallers"`
+	// FlushInterval is how often hits are written to DB. Default 10s.
+	FlushInterval time.Duration `yaml:"flushInterval"`
 }
 
 // Admin is the operator listener.

@@ -65,6 +65,12 @@ func (c *Config) ApplyDefaults() {
 	def(&c.Routing.Override.Header, "X-Ficus-Backend")
 	def(&c.Routing.Override.TokenHeader, "X-Ficus-Override-Token")
 	def(&c.Shadow.DB, "data/ficus-shadow.db")
+	def(&c.Retire.DB, "data/ficus-retire.db")
+	defDur(&c.Retire.Window, 7*24*time.Hour)
+	def(&c.Retire.Caller, "user-agent")
+	def(&c.Retire.CallerHeader, "X-Api-Key")
+	defInt(&c.Retire.MaxCallers, 20)
+	defDur(&c.Retire.FlushInterval, 10*time.Second)
 	def(&c.DefaultRoute.Name, "default")
 	def(&c.DefaultRoute.Path, "/*")
 	for i := range c.Routes {
@@ -236,6 +242,17 @@ func (c *Config) Validate() error {
 		if b := u.Breaker; b.FailureRatio <= 0 || b.FailureRatio > 1 {
 			add(p+".breaker.failureRatio", b.FailureRatio, "must be in (0, 1]")
 		}
+	}
+	switch c.Retire.Caller {
+	case "header", "user-agent", "ip":
+	default:
+		add("retire.caller", c.Retire.Caller, "must be header, user-agent or ip")
+	}
+	if c.Retire.Window < 0 || c.Retire.FlushInterval < 0 {
+		add("retire.window", c.Retire.Window, "must not be negative")
+	}
+	if c.Retire.MaxCallers < 0 || c.Retire.MaxCallers > 1000 {
+		add("retire.maxCallers", c.Retire.MaxCallers, "must be between 1 and 1000")
 	}
 	if c.Flags.File != "" && c.Flags.Flagd != "" {
 		add("flags", c.Flags, "set file or flagd, not both")

@@ -77,6 +77,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now stamps audit entries. Default time.Now.
 	Now func() time.Time
+	// Reports are further read-only endpoints by first path segment:
+	// "retire" serves GET /admin/retire and GET /admin/retire/*. They sit
+	// behind the same authentication and need the read scope. The handler
+	// sees the full path and writes its own response.
+	Reports map[string]fiber.Handler
 }
 
 // API serves the admin endpoints. Changes are serialised: each one reads
@@ -90,6 +95,7 @@ type API struct {
 	db       *sqlitedb.DB
 	log      *slog.Logger
 	now      func() time.Time
+	reports  map[string]fiber.Handler
 	changeMu sync.Mutex
 }
 
@@ -110,7 +116,7 @@ func New(opts Options) (*API, error) {
 	}
 	a := &API{
 		engine: opts.Engine, breakers: opts.Breakers, stats: opts.Stats,
-		db: opts.AuditDB, log: opts.Logger, now: opts.Now,
+		db: opts.AuditDB, log: opts.Logger, now: opts.Now, reports: opts.Reports,
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -197,7 +203,7 @@ func (a *API) Handler() fiber.Handler {
 			return a.fail(c, rc, http.StatusUnauthorized, CodeUnauthorized, "send a valid admin token: Authorization: Bearer <token>")
 		}
 		rc.actor = tk.name
-		ep, route, status := match(c.Method(), strings.TrimPrefix(c.Path(), Prefix))
+		ep, route, status := a.match(c.Method(), strings.TrimPrefix(c.Path(), Prefix))
 		switch status {
 		case http.StatusNotFound:
 			return a.fail(c, rc, status, CodeNotFound, "no such admin endpoint; see GET /admin/routes")
@@ -217,7 +223,20 @@ func (a *API) Handler() fiber.Handler {
 }
 
 // match routes method+path (without Prefix) to an endpoint and the route
-// name in the path, or reports 404/405.
+// name in the path, or reports 404/405. Reports are matched by their first
+// path segment.
+func (a *API) match(method, path string) (endpoint, string, int) {
+	first, _, _ := strings.Cut(strings.Trim(path, "/"), "/")
+	if h, ok := a.reports[first]; ok {
+		if method != fiber.MethodGet && method != fiber.MethodHead {
+			return endpoint{}, "", http.StatusMethodNotAllowed
+		}
+		return endpoint{scopeRead, func(_ *API, c *fiber.Ctx, _ *reqCtx, _ string) error { return h(c) }}, "", http.StatusOK
+	}
+	return match(method, path)
+}
+
+// match routes the API's own endpoints.
 func match(method, path string) (endpoint, string, int) {
 	// Cloned: fiber's path aliases a buffer that is reused after the
 	// handler returns, and the route name ends up in logs and audit rows.

@@ -72,6 +72,9 @@ func newFixture(t *testing.T) *fixture {
 		},
 		AuditDB: db,
 		Now:     func() time.Time { return t0.Add(time.Duration(tick.Add(1)) * time.Minute) },
+		Reports: map[string]fiber.Handler{"retire": func(c *fiber.Ctx) error {
+			return c.JSON(map[string]string{"path": c.Path()})
+		}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -430,5 +433,25 @@ func TestRestoreStateReappliesAuditedChangesAfterRestart(t *testing.T) {
 	}
 	if st, _ := fresh.State("old-shop"); st.Pinned != "" {
 		t.Fatalf("old-shop was resumed before the restart but is %+v", st)
+	}
+}
+
+// TestReportsSitBehindAuth checks that report endpoints added by other
+// packages get the same authentication and the read scope.
+func TestReportsSitBehindAuth(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if r := f.call(t, "GET", "/admin/retire", "", "", nil); r.StatusCode != 401 {
+		t.Fatalf("no token: %d, want 401", r.StatusCode)
+	}
+	if r := f.call(t, "GET", "/admin/retire", writerToken, "", nil); r.StatusCode != 403 {
+		t.Fatalf("write-only token: %d, want 403", r.StatusCode)
+	}
+	var got map[string]string
+	if r := f.call(t, "GET", "/admin/retire/products", viewerToken, "", &got); r.StatusCode != 200 || got["path"] != "/admin/retire/products" {
+		t.Fatalf("viewer: %d %v", r.StatusCode, got)
+	}
+	if r := f.call(t, "POST", "/admin/retire", operatorToken, "{}", nil); r.StatusCode != 405 {
+		t.Fatalf("POST to a report: %d, want 405", r.StatusCode)
 	}
 }
