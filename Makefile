@@ -27,6 +27,28 @@ run: build ## start the whole demo on loopback (legacy, new services, gateway); 
 test: ## run every test with the race detector
 	$(GO) test -race -count=1 -shuffle=on -timeout 20m $(PKGS)
 
+$(BIN)/oasdiff:
+	GOBIN=$(BIN) GOFLAGS= $(GO) install github.com/oasdiff/oasdiff@$(OASDIFF_VERSION)
+
+SPECS := newsvc/catalog/openapi.yaml newsvc/order/openapi.yaml
+CONTRACT_BASE ?= HEAD
+
+.PHONY: contract
+contract: $(BIN)/oasdiff ## fail on breaking changes to the OpenAPI specs against CONTRACT_BASE (default HEAD)
+	@set -e; for spec in $(SPECS); do \
+	  base=$$(mktemp --suffix=.yaml); \
+	  if ! git show "$(CONTRACT_BASE):$$spec" > "$$base" 2>/dev/null; then \
+	    echo "$$spec: not in $(CONTRACT_BASE), nothing to compare"; rm -f "$$base"; continue; fi; \
+	  echo "== $$spec against $(CONTRACT_BASE)"; \
+	  if ! $(BIN)/oasdiff breaking "$$base" "$$spec" --fail-on ERR; then \
+	    rm -f "$$base"; echo "$$spec breaks its consumers: make the change additive, or version it (see docs/contracts.md)"; exit 1; fi; \
+	  rm -f "$$base"; \
+	done
+
+.PHONY: check-dashboards
+check-dashboards: build ## promtool rules/tests, dashboard schema, and every panel and alert queried on a real Prometheus scraping the demo
+	dashboards/check.sh --require-demo
+
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
