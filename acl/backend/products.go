@@ -1,0 +1,210 @@
+package backend
+
+import (
+	"encoding/base64"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/newsvc/apierr"
+)
+
+// Pagination and validation rules of the catalog contract, mirrored so that
+// both sides refuse the same requests.
+const (
+	defaultProductPage = 20
+	maxProductPage     = 100
+	maxSKULen          = 64
+	maxCategoryLen     = 64
+	productCursorVer   = "c1"
+)
+
+// The deprecation of GET /api/v1/products, as the catalog service announces
+// it (RFC 9745 Deprecation, RFC 8594 Sunset).
+var (
+	listV1DeprecatedAt = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	listV1SunsetAt     = time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+)
+
+type fieldError struct {
+	Field   string `json:"field"`
+	Problem string `json:"problem"`
+}
+
+type productPage[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+// productV2 is a v2 list item: a product without its price.
+type productV2 struct {
+	SKU         string    `json:"sku"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Category    string    `json:"category"`
+	Stock       int64     `json:"stock"`
+	Available   bool      `json:"available"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+	Version     int64     `json:"version"`
+}
+
+func (b *Backend) listProductsV1(c *fiber.Ctx) error {
+	items, next, err := b.productPage(c)
+	if err != nil {
+		return err
+	}
+	c.Set("Deprecation", "@"+strconv.FormatInt(listV1DeprecatedAt.Unix(), 10))
+	c.Set("Sunset", listV1SunsetAt.Format(http.TimeFormat))
+	c.Set(fiber.HeaderLink, `</api/v2/products>; rel="successor-version", </openapi.yaml>; rel="deprecation"; type="application/yaml"`)
+	return c.JSON(productPage[acl.Product]{Items: items, NextCursor: next})
+}
+
+func (b *Backend) listProductsV2(c *fiber.Ctx) error {
+	items, next, err := b.productPage(c)
+	if err != nil {
+		return err
+	}
+	out := make([]productV2, len(items))
+	for i, p := range items {
+		out[i] = productV2{SKU: p.SKU, Name: p.Name, Description: p.Description, Category: p.Category,
+			Stock: p.Stock, Available: p.Available, UpdatedAt: p.UpdatedAt, Version: p.Version}
+	}
+	return c.JSON(productPage[productV2]{Items: out, NextCursor: next})
+}
+
+// productPage answers a list request from the legacy's catalog export:
+// the legacy pages by its own sort order and without change data, the
+// contract by SKU, so the (category's) whole export is read, sorted and
+// cut. Cursors have the catalog service's format, so a client may switch
+// sides between pages.
+func (b *Backend) productPage(c *fiber.Ctx) ([]acl.Product, *string, error) {
+	limit := defaultProductPage
+	if raw := c.Query("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxProductPage {
+			return nil, nil, apierr.New(apierr.CodeValidation, "limit must be an integer from 1 to %d", maxProductPage).
+				WithDetails(fieldError{"limit", "out of range"})
+		}
+		limit = n
+	}
+	category := c.Query("category")
+	if category != "" && !validCategory(category) {
+		return nil, nil, apierr.New(apierr.CodeValidation, "category must be 1-64 characters of a-z 0-9 -").
+			WithDetails(fieldError{"category", "invalid"})
+	}
+	after := ""
+	if raw := c.Query("cursor"); raw != "" {
+		var err error
+		if after, err = decodeProductCursor(raw, category); err != nil {
+			return nil, nil, err
+		}
+	}
+	category = strings.Clone(category)
+	kat := ""
+	if category != "" {
+		var ok bool
+		if kat, ok = acl.CategoryToLegacy(category); !ok {
+			return []acl.Product{}, nil, nil // the catalog answers an unknown category with an empty page too
+		}
+	}
+	export, err := b.legacy.CatalogExport(ctx(c), kat)
+	if err != nil {
+		return nil, nil, b.legacyError(c, acl.OpProduct, err)
+	}
+	all := make([]acl.Product, 0, len(export.Artikel))
+	for _, a := range export.Artikel {
+		p, err := b.tr.Product(a)
+		if err != nil {
+			return nil, nil, b.legacyError(c, acl.OpProduct, err)
+		}
+		if p.SKU > after {
+			all = append(all, p)
+		}
+	}
+	slices.SortFunc(all, func(x, y acl.Product) int { return strings.Compare(x.SKU, y.SKU) })
+	var next *string
+	if len(all) > limit {
+		all = all[:limit]
+		cur := base64.RawURLEncoding.EncodeToString([]byte(productCursorVer + "\n" + category + "\n" + all[limit-1].SKU))
+		next = &cur
+	}
+	return all, next, nil
+}
+
+func decodeProductCursor(raw, category string) (string, error) {
+	bad := apierr.New(apierr.CodeValidation, "cursor is not one this service issued; start again without it").
+		WithDetails(fieldError{"cursor", "invalid"})
+	dec, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil {
+		return "", bad
+	}
+	parts := strings.Split(string(dec), "\n")
+	if len(parts) != 3 || parts[0] != productCursorVer || !validSKU(parts[2]) {
+		return "", bad
+	}
+	if parts[1] != category {
+		return "", apierr.New(apierr.CodeValidation, "cursor was issued for category %q; repeat that filter or start again", parts[1]).
+			WithDetails(fieldError{"cursor", "category mismatch"})
+	}
+	return parts[2], nil
+}
+
+func (b *Backend) getProduct(c *fiber.Ctx) error {
+	sku := strings.Clone(c.Params("sku"))
+	if !validSKU(sku) || !acl.ValidArtNr(sku) {
+		// Not a shape the legacy can hold: no such product, as the
+		// catalog would say for any SKU it does not have.
+		return apierr.New(apierr.CodeNotFound, "no product with SKU %q", sku)
+	}
+	a, err := b.legacy.Product(ctx(c), sku)
+	if err != nil {
+		return b.legacyError(c, acl.OpProduct, err)
+	}
+	p, err := b.tr.Product(a)
+	if err != nil {
+		return b.legacyError(c, acl.OpProduct, err)
+	}
+	c.Set(fiber.HeaderETag, `"`+strconv.FormatInt(p.Version, 10)+`"`)
+	return c.JSON(p)
+}
+
+// legacyError logs a failed legacy call with the request id and returns the
+// contract's error for it.
+func (b *Backend) legacyError(c *fiber.Ctx, op acl.Op, err error) error {
+	ae := acl.ContractError(op, err)
+	if apierr.Status(ae.Code) >= http.StatusInternalServerError {
+		b.log.Error("legacy call failed", "op", string(op), "err", err, "request_id", apierr.RequestID(c))
+	}
+	return ae
+}
+
+func validSKU(s string) bool {
+	if len(s) == 0 || len(s) > maxSKULen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func validCategory(s string) bool {
+	if len(s) == 0 || len(s) > maxCategoryLen || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-') {
+			return false
+		}
+	}
+	return true
+}
