@@ -138,3 +138,44 @@ func (s *Service) fromLegacy(lo LegacyOrder) (Order, error) {
 	o.Total = total
 	return o, nil
 }
+
+// ErrLegacyLinkConflict is returned by LinkLegacyOrder when the order is
+// already linked to another legacy order number, or that number to another
+// order.
+var ErrLegacyLinkConflict = errors.New("order already linked to a different legacy order")
+
+// LinkLegacyOrder records that the new-side order orderID was written back to
+// the legacy as legacyOrderNo, so that legacy screens and the new contract
+// name the same order. Linking again to the same number is a no-op.
+func (s *Service) LinkLegacyOrder(ctx context.Context, orderID, legacyOrderNo string) error {
+	if orderID == "" || legacyOrderNo == "" {
+		return fmt.Errorf("%w: order id and legacy order number are required", ErrInvalidLegacyOrder)
+	}
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var cur sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT legacy_order_no FROM orders WHERE id = ?`, orderID).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("linking order %s: %w", orderID, errNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("linking order %s: %w", orderID, err)
+		}
+		if cur.Valid && cur.String != "" {
+			if cur.String == legacyOrderNo {
+				return nil
+			}
+			return fmt.Errorf("linking order %s to %s: %w (it is linked to %s)", orderID, legacyOrderNo, ErrLegacyLinkConflict, cur.String)
+		}
+		// The write transaction is IMMEDIATE: nobody links this number
+		// between the check and the update.
+		if other, err := getOrderByLegacyNo(ctx, tx, legacyOrderNo); err == nil {
+			return fmt.Errorf("linking order %s to %s: %w (order %s has it)", orderID, legacyOrderNo, ErrLegacyLinkConflict, other.ID)
+		} else if !errors.Is(err, errNotFound) {
+			return fmt.Errorf("linking order %s: %w", orderID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET legacy_order_no = ? WHERE id = ?`, legacyOrderNo, orderID); err != nil {
+			return fmt.Errorf("linking order %s: %w", orderID, err)
+		}
+		return nil
+	})
+}

@@ -197,3 +197,44 @@ func TestIdempotencyKeysExpire(t *testing.T) {
 		t.Fatal("expired key still replayed")
 	}
 }
+
+// TestLinkLegacyOrder covers the write-back link: a new-side order learns
+// the legacy number it was booked under, once, and never two orders the
+// same number.
+func TestLinkLegacyOrder(t *testing.T) {
+	t.Parallel()
+	h := startWithFake(t, nil)
+	ctx := context.Background()
+	placed := time.Date(2019, 5, 4, 10, 0, 0, 0, time.UTC)
+	for _, no := range []string{"L-1", "L-2"} {
+		if err := h.svc.UpsertFromLegacy(ctx, LegacyOrder{LegacyOrderNo: no, CustomerID: "bob", Status: StatusPlaced, Currency: "EUR",
+			Lines: []LegacyLine{{Sku: "A", Name: "Alpha", Quantity: 1, UnitPriceMinor: 100}}, PlacedAt: placed, UpdatedAt: placed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Unlink L-2's order so that it stands for a new-side order without a link.
+	if _, err := h.svc.db.W.ExecContext(ctx, `UPDATE orders SET legacy_order_no = NULL WHERE id = ?`, LegacyOrderID("L-2")); err != nil {
+		t.Fatal(err)
+	}
+	id := LegacyOrderID("L-2")
+	if err := h.svc.LinkLegacyOrder(ctx, id, "L-1"); !errors.Is(err, ErrLegacyLinkConflict) {
+		t.Fatalf("linking to a number another order has: %v, want ErrLegacyLinkConflict", err)
+	}
+	if err := h.svc.LinkLegacyOrder(ctx, id, "L-99"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.LinkLegacyOrder(ctx, id, "L-99"); err != nil {
+		t.Fatalf("linking again to the same number: %v, want no-op", err)
+	}
+	if err := h.svc.LinkLegacyOrder(ctx, id, "L-100"); !errors.Is(err, ErrLegacyLinkConflict) {
+		t.Fatalf("relinking to another number: %v, want ErrLegacyLinkConflict", err)
+	}
+	if err := h.svc.LinkLegacyOrder(ctx, "no-such-order", "L-5"); err == nil {
+		t.Fatal("linking an unknown order succeeded")
+	}
+	res := h.do(http.MethodGet, "/api/v1/orders/"+id, "")
+	wantStatus(t, res, http.StatusOK, "")
+	if o := res.order(t); o.LegacyOrderNo != "L-99" {
+		t.Fatalf("legacyOrderNo = %q, want L-99", o.LegacyOrderNo)
+	}
+}
