@@ -347,6 +347,12 @@ type RateLimit struct {
 //go:embed demo.yaml
 var demoYAML []byte
 
+//go:embed demo-flags.json
+var demoFlags []byte
+
+// DemoFlags returns the demo's flagd flag definitions (JSON).
+func DemoFlags() []byte { return bytes.Clone(demoFlags) }
+
 // Demo returns the embedded demo configuration with defaults applied.
 func Demo() (*Config, error) { return Parse(demoYAML) }
 

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
+	"github.com/ficus-gw/ficus/acl/backend"
+	"github.com/ficus-gw/ficus/acl/dualrun"
 	"github.com/ficus-gw/ficus/legacy"
 	"github.com/ficus-gw/ficus/newsvc/catalog"
 	"github.com/ficus-gw/ficus/newsvc/order"
@@ -64,29 +67,75 @@ Example:
 			return g.Wait()
 		},
 	})
+	register("acl", command{
+		summary: "serve the new /api/v1 contract from the legacy (anti-corruption backend)",
+		usage: `
+Usage: ficus acl [--listen ADDR] [--legacy URL] [--db FILE]
+
+Runs the anti-corruption backend: /api/v1/products and /api/v1/orders answered
+exactly as the new services answer them (same JSON, statuses, error codes and
+idempotency), by calling the legacy shop. The gateway routes the legacy share
+of /api/v1 traffic here, so clients see one contract whichever side serves.
+Its SQLite file holds only idempotency records.
+
+Example:
+  ficus acl --listen 127.0.0.1:8084 --legacy http://127.0.0.1:8081 --db data/acl.db
+  curl http://127.0.0.1:8084/api/v1/products/ART-1001
+`,
+		run: func(ctx context.Context, args []string, env *environment) error {
+			fs := newFlags("acl", env)
+			addr := fs.String("listen", backend.DefaultAddr, "address to listen on")
+			legacyURL := fs.String("legacy", "http://127.0.0.1:8081", "base URL of the legacy shop")
+			db := fs.String("db", filepath.Join("data", "acl.db"), "SQLite file for idempotency records")
+			if err := parse(fs, args); err != nil {
+				return err
+			}
+			g := newGroup(ctx)
+			if err := startACL(g, *addr, *db, *legacyURL, env); err != nil {
+				return err
+			}
+			return g.Wait()
+		},
+	})
 	register("orders", command{
 		summary: "run the new Order service (idempotent writes, outbox events)",
 		usage: `
-Usage: ficus orders [--listen ADDR] [--db FILE] [--catalog URL]
+Usage: ficus orders [--listen ADDR] [--db FILE] [--catalog URL] [--legacy URL --sync-db FILE]
 
 Runs the new Order service: POST /api/v1/orders (Idempotency-Key required),
 GET /api/v1/orders/{id}, cancel/pay/ship, the event feed /api/v1/events and
 its contract at /openapi.yaml. Items are checked against the Catalog's API.
 
-Example:
+With --legacy the dual-run sync runs beside it: a backfill of the legacy's
+products and orders into the Catalog and Order services (progress is
+logged), then continuous sync from the legacy change feeds, and new-side
+orders written back to the legacy. Checkpoints live in --sync-db.
+
+Examples:
   ficus orders --listen 127.0.0.1:8083 --db data/orders.db --catalog http://127.0.0.1:8082
+  ficus orders --legacy http://127.0.0.1:8081 --sync-db data/sync.db
 `,
 		run: func(ctx context.Context, args []string, env *environment) error {
 			fs := newFlags("orders", env)
 			addr := fs.String("listen", "127.0.0.1:8083", "address to listen on")
 			db := fs.String("db", filepath.Join("data", "orders.db"), "SQLite file (created when absent)")
 			cat := fs.String("catalog", "http://127.0.0.1:8082", "base URL of the Catalog service")
+			legacyURL := fs.String("legacy", "", "base URL of the legacy shop; enables the dual-run sync")
+			syncDB := fs.String("sync-db", filepath.Join("data", "sync.db"), "SQLite file of the sync's checkpoints (with --legacy)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
 			g := newGroup(ctx)
-			if err := startOrders(g, *addr, *db, *cat, env); err != nil {
-				return err
+			svc, err := startOrders(g, *addr, *db, *cat, env)
+			if err != nil {
+				g.cancel()
+				return errors.Join(err, g.Wait())
+			}
+			if *legacyURL != "" {
+				if err := startSync(g, svc, *syncDB, *legacyURL, *cat, "http://"+*addr, env); err != nil {
+					g.cancel()
+					return errors.Join(err, g.Wait())
+				}
 			}
 			return g.Wait()
 		},
@@ -132,16 +181,16 @@ func startCatalog(g *group, addr, db string, env *environment) error {
 	return nil
 }
 
-func startOrders(g *group, addr, db, catalogURL string, env *environment) error {
+func startOrders(g *group, addr, db, catalogURL string, env *environment) (*order.Service, error) {
 	log := env.logger().With("component", "orders")
 	svc, err := order.Open(g.ctx, order.Config{DBPath: db, CatalogURL: catalogURL}, log)
 	if err != nil {
-		return fmt.Errorf("opening the order service: %w", err)
+		return nil, fmt.Errorf("opening the order service: %w", err)
 	}
 	ln, err := listen("orders", addr)
 	if err != nil {
 		_ = svc.Close()
-		return err
+		return nil, err
 	}
 	log.Info("order service listening", "addr", ln.Addr().String(), "db", db, "catalog", catalogURL)
 	g.Go("order events", svc.Run)
@@ -149,5 +198,41 @@ func startOrders(g *group, addr, db, catalogURL string, env *environment) error 
 	g.Go("orders", func(ctx context.Context) error {
 		return serveFiber(ctx, ln, svc.App())
 	})
+	return svc, nil
+}
+
+// startACL serves the new contract from the legacy (the anti-corruption
+// backend): the gateway routes the legacy share of /api/v1 traffic here.
+func startACL(g *group, addr, db, legacyURL string, env *environment) error {
+	log := env.logger().With("component", "acl")
+	b, err := backend.Open(g.ctx, backend.Config{LegacyURL: legacyURL, DBPath: db}, log)
+	if err != nil {
+		return fmt.Errorf("opening the ACL backend: %w", err)
+	}
+	ln, err := listen("acl", addr)
+	if err != nil {
+		_ = b.Close()
+		return err
+	}
+	log.Info("ACL backend listening", "addr", ln.Addr().String(), "legacy", legacyURL, "db", db)
+	g.Defer(func() { _ = b.Close() })
+	g.Go("acl housekeeping", b.Run)
+	g.Go("acl", func(ctx context.Context) error {
+		return serveFiber(ctx, ln, b.App())
+	})
+	return nil
+}
+
+// startSync runs the dual-run sync: backfill, then continuous sync both ways.
+func startSync(g *group, orders *order.Service, db, legacyURL, catalogURL, orderURL string, env *environment) error {
+	log := env.logger().With("component", "sync")
+	s, err := dualrun.Open(g.ctx, dualrun.Config{
+		DBPath: db, LegacyURL: legacyURL, CatalogURL: catalogURL, OrderURL: orderURL, Orders: orders,
+	}, log)
+	if err != nil {
+		return fmt.Errorf("opening the dual-run sync: %w", err)
+	}
+	g.Defer(func() { _ = s.Close() })
+	g.Go("sync", s.Run)
 	return nil
 }

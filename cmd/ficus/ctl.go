@@ -10,14 +10,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/acl/reconcile"
 	"github.com/ficus-gw/ficus/gateway/admin"
+	"github.com/ficus-gw/ficus/gateway/retire"
 )
 
 // ctlCommand is one `ficus ctl` subcommand.
 type ctlCommand struct {
 	synopsis string
-	run      func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error
+	run      func(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string, env *environment) error
 	flags    func(fs *flag.FlagSet)
+	// noAdmin: the command does not call the admin API (needs no token).
+	noAdmin bool
+}
+
+// ctlConn is how a ctl command reaches the gateway's admin API.
+type ctlConn struct {
+	*admin.Client
+	baseURL, token string
 }
 
 var ctlCommands = map[string]ctlCommand{}
@@ -39,6 +49,9 @@ Commands:
   pin ROUTE legacy|new --reason TEXT      pin a route to one backend
   resume ROUTE --reason TEXT              unpin: flag and canary decide again
   audit [--route ROUTE] [--limit N]       show the audit log, newest first
+  retire report [--window 168h]           legacy routes ready to delete, and who still calls the rest
+  reconcile [--legacy URL ...]            compare the legacy and new stores entity by entity;
+                                          exit status 1 when they differ (needs no token)
 
 Examples:
   export FICUS_ADMIN_TOKEN=demo-operator-token-change-me
@@ -46,12 +59,14 @@ Examples:
   ficus ctl canary products 25 --reason "step 2 of the catalog rollout"
   ficus ctl pin orders legacy --reason "INC-142: new order service failing"
   ficus ctl audit --route products
+  ficus ctl retire report --window 72h
+  ficus ctl reconcile
 `,
 		run: runCtl,
 	})
 	ctlCommands["routes"] = ctlCommand{
 		synopsis: "routes",
-		run: func(ctx context.Context, c *admin.Client, _ *flag.FlagSet, args []string, env *environment) error {
+		run: func(ctx context.Context, c *ctlConn, _ *flag.FlagSet, args []string, env *environment) error {
 			if len(args) != 0 {
 				return usageError{fmt.Errorf("routes takes no arguments")}
 			}
@@ -66,7 +81,7 @@ Examples:
 	ctlCommands["canary"] = ctlCommand{
 		synopsis: "canary ROUTE PERCENT --reason TEXT",
 		flags:    reason,
-		run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error {
+		run: func(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
 			if len(args) != 2 {
 				return usageError{fmt.Errorf("canary needs ROUTE and PERCENT, e.g. ficus ctl canary products 25 --reason \"...\"")}
 			}
@@ -84,7 +99,7 @@ Examples:
 	ctlCommands["pin"] = ctlCommand{
 		synopsis: "pin ROUTE legacy|new --reason TEXT",
 		flags:    reason,
-		run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error {
+		run: func(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
 			if len(args) != 2 {
 				return usageError{fmt.Errorf("pin needs ROUTE and BACKEND (legacy or new)")}
 			}
@@ -98,7 +113,7 @@ Examples:
 	ctlCommands["resume"] = ctlCommand{
 		synopsis: "resume ROUTE --reason TEXT",
 		flags:    reason,
-		run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error {
+		run: func(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("resume needs ROUTE")}
 			}
@@ -115,7 +130,7 @@ Examples:
 			fs.String("route", "", "only this route's changes")
 			fs.Int("limit", 50, "how many entries, newest first")
 		},
-		run: func(ctx context.Context, c *admin.Client, fs *flag.FlagSet, args []string, env *environment) error {
+		run: func(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
 			if len(args) != 0 {
 				return usageError{fmt.Errorf("audit takes no arguments; use --route ROUTE")}
 			}
@@ -125,6 +140,56 @@ Examples:
 				return err
 			}
 			return admin.RenderAudit(env.stdout, es)
+		},
+	}
+}
+
+func init() {
+	ctlCommands["retire"] = ctlCommand{
+		synopsis: "retire report [--window DURATION]",
+		flags: func(fs *flag.FlagSet) {
+			fs.Duration("window", 0, "silence that makes a route ready to delete (default: the gateway's retire.window)")
+		},
+		run: func(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
+			if len(args) != 1 || args[0] != "report" {
+				return usageError{fmt.Errorf("usage: ficus ctl retire report [--window 168h]")}
+			}
+			w, _ := time.ParseDuration(fs.Lookup("window").Value.String())
+			rep, err := retire.Fetch(ctx, nil, c.baseURL, c.token, w)
+			if err != nil {
+				return err
+			}
+			return retire.Render(env.stdout, rep)
+		},
+	}
+	ctlCommands["reconcile"] = ctlCommand{
+		synopsis: "reconcile [--legacy URL] [--catalog URL] [--orders URL]",
+		noAdmin:  true,
+		flags: func(fs *flag.FlagSet) {
+			fs.String("legacy", "http://127.0.0.1:8081", "base URL of the legacy shop")
+			fs.String("catalog", "http://127.0.0.1:8082", "base URL of the Catalog service")
+			fs.String("orders", "http://127.0.0.1:8083", "base URL of the Order service")
+		},
+		run: func(ctx context.Context, _ *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
+			if len(args) != 0 {
+				return usageError{fmt.Errorf("reconcile takes no arguments")}
+			}
+			fmt.Fprintln(env.stderr, "reconciling the legacy and new stores (reads every product and order of both sides)...")
+			rep, err := reconcile.Run(ctx, reconcile.Options{
+				LegacyURL:  fs.Lookup("legacy").Value.String(),
+				CatalogURL: fs.Lookup("catalog").Value.String(),
+				OrderURL:   fs.Lookup("orders").Value.String(),
+			})
+			if err != nil {
+				return err
+			}
+			if err := rep.Print(env.stdout); err != nil {
+				return err
+			}
+			if !rep.OK() {
+				return exitCodeError{code: 1, msg: "the stores differ: see docs/migration.md, \"When reconcile reports differences\""}
+			}
+			return nil
 		},
 	}
 }
@@ -163,6 +228,11 @@ func runCtl(ctx context.Context, args []string, env *environment) error {
 		}
 		return usageError{err}
 	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if sub.noAdmin {
+		return sub.run(ctx, nil, sfs, pos, env)
+	}
 	tok := *token
 	if tok == "" {
 		tok = os.Getenv("FICUS_ADMIN_TOKEN")
@@ -174,9 +244,7 @@ func runCtl(ctx context.Context, args []string, env *environment) error {
 	if err != nil {
 		return usageError{err}
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	return sub.run(ctx, client, sfs, pos, env)
+	return sub.run(ctx, &ctlConn{Client: client, baseURL: *adminURL, token: tok}, sfs, pos, env)
 }
 
 // parseInterleaved parses flags that may come before, between or after the

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 
@@ -17,7 +18,8 @@ Usage: ficus demo [--data DIR] [--print-config]
 
 Starts every component on 127.0.0.1 with the embedded demo configuration and
 SQLite files under DIR: the legacy shop (:8081), the Catalog (:8082) and
-Order (:8083) services, and the gateway (:8080, admin :8090). Prints where
+Order (:8083) services, the ACL backend serving /api/v1 from the legacy
+(:8084), the dual-run sync, and the gateway (:8080, admin :8090). Prints where
 everything listens; Ctrl-C stops everything cleanly. The legacy database is
 seeded on first start; delete DIR to start over.
 
@@ -50,6 +52,7 @@ const (
 	demoLegacy  = "127.0.0.1:8081"
 	demoCatalog = "127.0.0.1:8082"
 	demoOrders  = "127.0.0.1:8083"
+	demoACL     = "127.0.0.1:8084"
 )
 
 func runDemo(ctx context.Context, data string, env *environment) error {
@@ -59,6 +62,11 @@ func runDemo(ctx context.Context, data string, env *environment) error {
 	}
 	cfg.Admin.AuditDB = filepath.Join(data, "ficus-audit.db")
 	cfg.Shadow.DB = filepath.Join(data, "ficus-shadow.db")
+	cfg.Retire.DB = filepath.Join(data, "ficus-retire.db")
+	cfg.Flags.File = filepath.Join(data, "flags.json")
+	if err := writeIfAbsent(cfg.Flags.File, config.DemoFlags()); err != nil {
+		return err
+	}
 
 	g := newGroup(ctx)
 	start := func() error {
@@ -68,7 +76,14 @@ func runDemo(ctx context.Context, data string, env *environment) error {
 		if err := startCatalog(g, demoCatalog, filepath.Join(data, "catalog.db"), env); err != nil {
 			return err
 		}
-		if err := startOrders(g, demoOrders, filepath.Join(data, "orders.db"), "http://"+demoCatalog, env); err != nil {
+		orders, err := startOrders(g, demoOrders, filepath.Join(data, "orders.db"), "http://"+demoCatalog, env)
+		if err != nil {
+			return err
+		}
+		if err := startACL(g, demoACL, filepath.Join(data, "acl.db"), "http://"+demoLegacy, env); err != nil {
+			return err
+		}
+		if err := startSync(g, orders, filepath.Join(data, "sync.db"), "http://"+demoLegacy, "http://"+demoCatalog, "http://"+demoOrders, env); err != nil {
 			return err
 		}
 		return startGateway(g, cfg, env)
@@ -91,9 +106,27 @@ func runDemo(ctx context.Context, data string, env *environment) error {
 	fmt.Fprintf(tw, "  legacy shop\thttp://%s\t/shop/catalog.do, fault injection at /shop/admin/faults\n", demoLegacy)
 	fmt.Fprintf(tw, "  catalog service\thttp://%s\t/openapi.yaml /api/v1/products\n", demoCatalog)
 	fmt.Fprintf(tw, "  order service\thttp://%s\t/openapi.yaml /api/v1/orders\n", demoOrders)
+	fmt.Fprintf(tw, "  ACL backend\thttp://%s\t/api/v1 served from the legacy\n", demoACL)
+	fmt.Fprintf(tw, "  dual-run sync\t\tbackfills legacy data into the new services, then follows both sides\n")
 	_ = tw.Flush()
 	fmt.Fprintln(env.stdout, "\nPress Ctrl-C to stop.")
 	err = g.Wait()
 	fmt.Fprintln(env.stdout, "Ficus demo stopped.")
 	return err
+}
+
+// writeIfAbsent creates path with b unless it exists (an operator may have
+// edited it), atomically: the flag provider watches the file.
+func writeIfAbsent(path string, b []byte) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
 }
