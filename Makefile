@@ -60,8 +60,8 @@ lint: $(BIN)/staticcheck ## go vet, staticcheck (pinned) and gofmt
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
 .PHONY: bench
-bench: build ## run the Go benchmarks and the loopback load comparison; results in docs/benchmarks.md
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS) | tee bench-go.txt
+bench: ## loopback load comparison (direct, bare Fiber, nginx, Ficus) + Go benchmarks; results in docs/benchmarks.md
+	GO=$(GO) bench/run.sh
 
 .PHONY: fuzz
 fuzz: ## run every native fuzz target for FUZZTIME each (default 20s)
