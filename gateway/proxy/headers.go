@@ -43,38 +43,102 @@ func connTokens(v, buf []byte, toks [][]byte) ([]byte, [][]byte) {
 	return buf, toks
 }
 
+// hopIndex returns the index in hopByHop of field name k, or -1. It
+// dispatches on length first, so the common header (none of these) costs a
+// switch and no comparison.
+func hopIndex(k []byte) int {
+	switch len(k) {
+	case 2:
+		if equalFold(k, "TE") {
+			return 5
+		}
+	case 7:
+		if equalFold(k, "Trailer") {
+			return 6
+		}
+		if equalFold(k, "Upgrade") {
+			return 8
+		}
+	case 10:
+		if equalFold(k, "Connection") {
+			return 0
+		}
+		if equalFold(k, "Keep-Alive") {
+			return 1
+		}
+	case 16:
+		if equalFold(k, "Proxy-Connection") {
+			return 2
+		}
+	case 17:
+		if equalFold(k, "Transfer-Encoding") {
+			return 7
+		}
+	case 18:
+		if equalFold(k, "Proxy-Authenticate") {
+			return 3
+		}
+	case 19:
+		if equalFold(k, "Proxy-Authorization") {
+			return 4
+		}
+	}
+	return -1
+}
+
+// expectBit marks Expect in the set scanHopByHop returns.
+const expectBit = 1 << len(hopByHop)
+
+// scanHopByHop visits every field once and returns which hop-by-hop fields
+// are present (bit i for hopByHop[i], expectBit for Expect) and whether a
+// Connection value names further fields. Deleting only what is present
+// saves a scan of the whole header per absent name: most requests carry
+// none of them.
+func scanHopByHop(all func(yield func(k, v []byte) bool)) (present uint16, listed bool) {
+	for k, v := range all {
+		if i := hopIndex(k); i >= 0 {
+			present |= 1 << i
+			if i == 0 && !listed && namesFields(v) {
+				listed = true
+			}
+		} else if len(k) == 6 && equalFold(k, "Expect") {
+			present |= expectBit
+		}
+	}
+	return present, listed
+}
+
 // StripRequestHopByHop removes the hop-by-hop fields of a request that is
 // about to be forwarded, including every field named in Connection. Expect
 // goes too: the gateway has already answered "100-continue" and holds the
 // whole body.
 func StripRequestHopByHop(h *fasthttp.RequestHeader) {
-	for k, v := range h.All() {
-		if equalFold(k, "Connection") && namesFields(v) {
-			stripListed(h.All(), h.DelBytes)
-			break
+	present, listed := scanHopByHop(h.All())
+	if listed {
+		stripListed(h.All(), h.DelBytes)
+	}
+	for i, k := range hopByHop {
+		if present&(1<<i) != 0 {
+			h.Del(k)
 		}
 	}
-	for _, k := range hopByHop {
-		h.Del(k)
+	if present&expectBit != 0 {
+		h.Del("Expect")
 	}
-	h.Del("Expect")
 }
 
 // StripResponseHopByHop removes the hop-by-hop fields of an upstream
 // response before it is relayed. The server writes its own framing
 // (Content-Length or chunked) and connection management.
 func StripResponseHopByHop(h *fasthttp.ResponseHeader) {
-	for k, v := range h.All() {
-		if equalFold(k, "Connection") && namesFields(v) {
-			stripListed(h.All(), h.DelBytes)
-			break
-		}
+	present, listed := scanHopByHop(h.All())
+	if listed {
+		stripListed(h.All(), h.DelBytes)
 	}
-	for _, k := range hopByHop {
-		if k == "Transfer-Encoding" {
-			continue // fasthttp keeps framing out of the field list already
+	for i, k := range hopByHop {
+		if present&(1<<i) != 0 && k != "Transfer-Encoding" { // fasthttp writes its own framing
+			h.Del(k)
 		}
-		h.Del(k)
 	}
 }
 
