@@ -44,5 +44,19 @@ func finishBucket(h uint64, cohort string) uint32 {
 		h ^= uint64(cohort[i])
 		h *= fnvPrime64
 	}
-	return uint32(h % bucketCount)
+	return uint32(mix(h) % bucketCount)
+}
+
+// mix is MurmurHash3's 64-bit finaliser. FNV-1a's low bits change little
+// between keys that differ only in their last bytes (user-1, user-2, ...),
+// and mod 10000 reads mostly low bits: 10,000 ids bench-user-1... at 50 %
+// put 51.9 % on one side without it (3.7 standard deviations), 49.7 % with
+// it. The finaliser spreads every input bit over the whole word.
+func mix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb93a185e4e53
+	h ^= h >> 33
+	return h
 }
