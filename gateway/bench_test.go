@@ -4,7 +4,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ficus-gw/ficus/config"
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,9 +18,16 @@ import (
 // decide, forward through the upstream client, relay) against an in-memory
 // upstream, without the client-side network.
 func BenchmarkProxyPath(b *testing.B) {
-	for _, bc := range []struct{ name, path string }{
-		{"legacy", "/shop/catalog.do?page=2"},
-		{"new", "/api/v1/products/sku-1?fields=name"},
+	for _, bc := range []struct {
+		name, path string
+		shadow     *config.Shadow
+	}{
+		{"legacy", "/shop/catalog.do?page=2", nil},
+		{"new", "/api/v1/products/sku-1?fields=name", nil},
+		// Every request sampled, the only shadow slot held by a target that
+		// never answers: the steady state of a slow shadow target.
+		{"new shadowed to a hanging target", "/api/v1/products/sku-1?fields=name",
+			&config.Shadow{Percent: 100, Target: "slow", Concurrency: 1, Timeout: time.Hour}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ln := fasthttputil.NewInmemoryListener()
@@ -29,16 +38,20 @@ func BenchmarkProxyPath(b *testing.B) {
 			}}
 			go srv.Serve(ln) //nolint:errcheck // ends with ln.Close
 			defer ln.Close()
+			hang := fasthttputil.NewInmemoryListener() // accepts, never answers
+			defer hang.Close()
 			cfg := &config.Config{
 				Listen: "127.0.0.1:18080", Admin: config.Admin{Listen: "127.0.0.1:18090"},
 				Upstreams: map[string]config.Upstream{
 					"legacy":  {URL: "http://legacy.internal:8081"},
 					"catalog": {URL: "http://catalog.internal:8082", Kind: "new"},
+					"slow":    {URL: "http://slow.internal:8084", Kind: "new"},
 				},
 				Routes: []config.Route{
 					{Name: "legacy-catalog", Path: "/shop/catalog.do", Methods: []string{"GET", "HEAD"}},
-					{Name: "products", Path: "/api/v1/products/*", New: "catalog", Canary: 100, Methods: []string{"GET"}},
+					{Name: "products", Path: "/api/v1/products/*", New: "catalog", Canary: 100, Methods: []string{"GET"}, Shadow: bc.shadow},
 				},
+				Shadow: config.ShadowStore{DB: filepath.Join(b.TempDir(), "shadow.db")},
 			}
 			cfg.ApplyDefaults()
 			if err := cfg.Validate(); err != nil {
@@ -47,7 +60,12 @@ func BenchmarkProxyPath(b *testing.B) {
 			g, err := New(Options{
 				Config: cfg, Registry: prometheus.NewRegistry(),
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-				Dial:   func(string, string) (net.Conn, error) { return ln.Dial() },
+				Dial: func(up, _ string) (net.Conn, error) {
+					if up == "slow" {
+						return hang.Dial()
+					}
+					return ln.Dial()
+				},
 			})
 			if err != nil {
 				b.Fatal(err)

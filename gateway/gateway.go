@@ -21,6 +21,7 @@ import (
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/gateway/proxy"
 	"github.com/ficus-gw/ficus/gateway/route"
+	"github.com/ficus-gw/ficus/gateway/shadow"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,11 @@ type Options struct {
 	// upstream name and its host:port. For in-process upstreams (tests,
 	// benchmarks). Nil: TCP with the upstream's dialTimeout.
 	Dial func(upstream, addr string) (net.Conn, error)
+	// ShadowMappings, by route name, make a legacy-kind upstream's answers
+	// comparable with the new contract in shadow traffic (see
+	// shadow.Mapping). Nil: routes between acl- and new-kind upstreams
+	// only.
+	ShadowMappings map[string]shadow.Mapping
 }
 
 // Gateway is the proxy. Create it with New and run it with Serve.
@@ -81,6 +87,7 @@ type Gateway struct {
 	draining atomic.Bool
 	served   atomic.Bool
 	dial     func(upstream, addr string) (net.Conn, error)
+	shadow   *shadow.Shadow
 	// tokenHeader carries the override token (routing.override.tokenHeader);
 	// it is removed before forwarding.
 	tokenHeader string
@@ -167,6 +174,10 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if g.m, err = newMetrics(opts.Registry, g.table); err != nil {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
+	}
+	if g.shadow, err = shadow.New(shadow.Options{Config: cfg, Registry: opts.Registry, Logger: g.log.With("subsystem", "shadow"),
+		Now: opts.Now, Mappings: opts.ShadowMappings, Dial: opts.Dial}); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.app = g.newPublicApp()
 	g.adminApp = g.newAdminApp(opts.Registry, opts.Admin)
@@ -309,12 +320,23 @@ func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
 	for _, up := range g.ups {
 		up.CloseIdle()
 	}
+	// Shadow exchanges are bounded by their own timeout; wait for them so
+	// their samples are stored before the store closes.
+	shctx, shcancel := context.WithTimeout(context.Background(), g.cfg.Limits.ShutdownTimeout)
+	defer shcancel()
+	if err := g.shadow.Close(shctx); err != nil {
+		g.log.Warn("closing shadow traffic", "err", err)
+	}
 	if drainErr != nil {
 		drainErr = fmt.Errorf("gateway: drain: %w", drainErr)
 	}
 	g.log.Info("stopped")
 	return errors.Join(failed, drainErr)
 }
+
+// Shadow returns the gateway's shadow traffic: its reports
+// (Shadow().Report, Shadow().Handler for the admin API).
+func (g *Gateway) Shadow() *shadow.Shadow { return g.shadow }
 
 // Breakers returns each upstream's breaker state: "closed", "half-open" or
 // "open" (a disabled breaker reads "closed").

@@ -12,6 +12,7 @@ import (
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/gateway/proxy"
 	"github.com/ficus-gw/ficus/gateway/route"
+	"github.com/ficus-gw/ficus/gateway/shadow"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -24,9 +25,10 @@ type exchange struct {
 	backend  decide.Backend
 	reason   decide.Reason
 	method   route.Method
-	fallback proxy.Failure // FailNone unless the legacy side stood in
-	failure  proxy.Failure // the last failure of the serving backend
-	err      error         // its error, for the log
+	fallback proxy.Failure  // FailNone unless the legacy side stood in
+	failure  proxy.Failure  // the last failure of the serving backend
+	err      error          // its error, for the log
+	shadow   *shadow.Ticket // non-nil when the request is mirrored
 }
 
 // handle is the whole proxy path. It returns *Error values that
@@ -44,6 +46,11 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 			err = errInternal
 		}
 		g.finish(c, &x, rid, err, start)
+		if x.shadow != nil {
+			// The answer is complete (relay read any small body): copying
+			// it is a memcpy, and the shadow exchange runs elsewhere.
+			g.shadow.Complete(x.shadow, x.backend, c.Response(), err != nil)
+		}
 		g.m.inFlight.Dec()
 	}()
 	req := &c.Request().Header
@@ -87,6 +94,8 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	// the client's connection still closes after this answer.
 	x.close = req.ConnectionClose()
 	g.prepare(c, path)
+	// Copied now, as the upstream will receive it; Begin never blocks.
+	x.shadow = g.shadow.Begin(x.ri, x.backend, c.Request(), rid)
 	x.failure = g.attempt(c, rs, &x)
 	if x.failure != proxy.FailNone && x.backend == decide.New && rs.fallback && (x.method.Safe() || x.failure.NotSent()) {
 		resp := c.Response()

@@ -1,0 +1,497 @@
+// Package shadow mirrors a sample of a route's requests to a second backend,
+// fire and forget, and compares both answers in the new contract's terms.
+//
+// The gateway calls Begin before proxying and Complete after the primary
+// answer is complete. Begin decides (deterministically, by request id)
+// whether the request is mirrored and copies it; Complete copies the
+// primary's status, compared headers and body. Both are memcpy-bounded and
+// never wait: the exchange with the shadow target, the comparison and the
+// SQLite write of a differing sample all run on a bounded pool of workers
+// per route (config.Shadow.Concurrency). A request finding the pool full, or
+// the target's shadow breaker open, is dropped and counted, never queued.
+//
+// Shadow requests carry X-Ficus-Shadow: 1. Writes are mirrored only on
+// routes with writes: true, with an Idempotency-Key (the client's, or one
+// derived from the request id), to a target that treats the marker as a
+// dry run (newsvc validates and answers without changing anything).
+//
+// Comparison normalises both answers to the new contract: "new" and "acl"
+// upstreams already speak it; a "legacy" upstream needs a Mapping for the
+// route (ProductDetail is one). Status, the configured headers and the JSON
+// body are diffed structurally (jsondiff), arrays matched by key where
+// configured, minus the ignore rules still in force. With noise: true the
+// request is also sent to the primary side a second time, and a field
+// counts as a real difference only when its difference rate exceeds its
+// primary-vs-primary noise rate by the configured thresholds (as Diffy).
+package shadow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ficus-gw/ficus/config"
+	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// Header names a shadow request carries.
+const (
+	// HeaderShadow marks a mirrored request; "1" asks the target for a dry
+	// run (validate and answer, change nothing, emit no event).
+	HeaderShadow = "X-Ficus-Shadow"
+	// HeaderIdempotencyKey is reused from the client or derived from the
+	// request id on mirrored writes.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderRequestID is the gateway's request id, kept on the copy so the
+	// target's log lines join the primary's.
+	HeaderRequestID = "X-Request-Id"
+)
+
+// DefaultMaxCompareBytes is the default of Options.MaxCompareBytes.
+const DefaultMaxCompareBytes = 1 << 20
+
+// storeTimeout bounds one SQLite write of a sample.
+const storeTimeout = 5 * time.Second
+
+// ErrUnknownRoute is returned by Report for a route without shadow traffic.
+var ErrUnknownRoute = errors.New("shadow: no such route with shadow traffic")
+
+// Options are the dependencies of New.
+type Options struct {
+	// Config is the validated configuration. Required. Routes are indexed
+	// as the gateway indexes them: Config.Routes, then DefaultRoute.
+	Config *config.Config
+	// Registry receives the ficus_shadow_* metrics. Required.
+	Registry *prometheus.Registry
+	// Logger receives structured logs. Nil: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of ignore-rule expiry and sample times. Nil: time.Now.
+	Now func() time.Time
+	// Mappings, by route name, make legacy-kind answers comparable (see
+	// Mapping). A route with a legacy-kind side and no mapping is skipped.
+	Mappings map[string]Mapping
+	// MaxCompareBytes caps each answer's body compared, in bytes; a larger
+	// one (or a streamed primary answer) is not compared (skipped). It also
+	// bounds the memory a pending exchange holds. Zero: 1 MiB.
+	MaxCompareBytes int
+	// Dial, when set, connects to upstreams instead of TCP: it receives the
+	// upstream name and host:port (tests). Nil: TCP with dialTimeout.
+	Dial func(upstream, addr string) (net.Conn, error)
+}
+
+// Shadow mirrors and compares. Create it with New; it is safe for
+// concurrent use. Close it after the gateway stopped serving.
+type Shadow struct {
+	log        *slog.Logger
+	now        func() time.Time
+	routes     []*routeShadow // gateway route index -> state; nil: no shadow
+	byName     map[string]*routeShadow
+	order      []*routeShadow // shadowed routes in config order
+	m          *metrics
+	store      *store
+	maxCompare int
+	closing    atomic.Bool
+	tickets    sync.Pool
+	// comparing bounds the comparisons (decode, diff, store) running at
+	// once to half the CPUs: exchanges with a slow target finish in bursts,
+	// and a burst of comparisons must leave the primary path CPUs to run on.
+	comparing chan struct{}
+}
+
+// side is Shadow's own client of one upstream: a connection pool and a
+// breaker apart from the primary path's, so a hanging shadow target can
+// neither take the primary's connections nor trip its breaker.
+type side struct {
+	name    string
+	kind    string
+	host    string
+	https   bool
+	hc      *fasthttp.HostClient
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+}
+
+// routeShadow is one shadowed route.
+type routeShadow struct {
+	name      string
+	cfg       config.Shadow
+	threshold uint64 // sampled when hash(request id) % 10000 < threshold
+	upstreams [2]*side
+	target    *side // configured target; nil: the side that did not serve
+	slots     chan struct{}
+	cmp       *comparer
+	mapping   Mapping
+	stats     routeStats
+	m         routeMetrics
+}
+
+// New builds the shadow state of every route with a shadow config and
+// Percent > 0, registers its metrics and, when there is at least one such
+// route, opens the sample store (Config.Shadow.DB).
+func New(opts Options) (*Shadow, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("shadow: Options.Config is required")
+	}
+	if opts.Registry == nil {
+		return nil, errors.New("shadow: Options.Registry is required")
+	}
+	s := &Shadow{log: opts.Logger, now: opts.Now, maxCompare: opts.MaxCompareBytes, byName: map[string]*routeShadow{}}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxCompare <= 0 {
+		s.maxCompare = DefaultMaxCompareBytes
+	}
+	s.tickets.New = func() any { return new(Ticket) }
+	s.comparing = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+	all := append(slices.Clip(cfg.Routes), cfg.DefaultRoute)
+	s.routes = make([]*routeShadow, len(all))
+
+	// Size each upstream's shadow pool for every route that may send to it
+	// (as target, or as the primary side asked again for noise).
+	conns := map[string]int{}
+	timeouts := map[string]time.Duration{}
+	for _, r := range all {
+		if r.Shadow == nil || r.Shadow.Percent <= 0 {
+			continue
+		}
+		for _, n := range []string{r.Legacy, r.New, r.Shadow.Target} {
+			if n != "" {
+				conns[n] += r.Shadow.Concurrency
+				timeouts[n] = max(timeouts[n], r.Shadow.Timeout)
+			}
+		}
+	}
+	sides := map[string]*side{}
+	for n, c := range conns {
+		u, ok := cfg.Upstreams[n]
+		if !ok {
+			return nil, fmt.Errorf("shadow: unknown upstream %q", n)
+		}
+		sd, err := newSide(n, u, c, timeouts[n], s.maxCompare, opts.Dial)
+		if err != nil {
+			return nil, err
+		}
+		sides[n] = sd
+	}
+	for i, r := range all {
+		if r.Shadow == nil || r.Shadow.Percent <= 0 {
+			continue
+		}
+		cmp, err := newComparer(r.Shadow.Compare)
+		if err != nil {
+			return nil, fmt.Errorf("shadow: route %s: %w", r.Name, err)
+		}
+		rs := &routeShadow{
+			name:      r.Name,
+			cfg:       *r.Shadow,
+			threshold: uint64(r.Shadow.Percent*100 + 0.5),
+			slots:     make(chan struct{}, max(1, r.Shadow.Concurrency)),
+			cmp:       cmp,
+			mapping:   opts.Mappings[r.Name],
+		}
+		rs.stats.fields = map[string]*fieldStats{}
+		rs.upstreams[decide.Legacy] = sides[r.Legacy]
+		if r.New != "" {
+			rs.upstreams[decide.New] = sides[r.New]
+		}
+		if r.Shadow.Target != "" {
+			rs.target = sides[r.Shadow.Target]
+		}
+		s.routes[i] = rs
+		s.byName[r.Name] = rs
+		s.order = append(s.order, rs)
+	}
+	var err error
+	if s.m, err = newMetrics(opts.Registry, s.routes, func(rs *routeShadow) float64 {
+		return float64(len(rs.cmp.expired(s.now())))
+	}); err != nil {
+		return nil, fmt.Errorf("shadow: registering metrics: %w", err)
+	}
+	if len(s.order) > 0 {
+		if s.store, err = openStore(context.Background(), cfg.Shadow.DB); err != nil {
+			return nil, fmt.Errorf("shadow: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func newSide(name string, u config.Upstream, conns int, timeout time.Duration, maxBody int, dialFn func(string, string) (net.Conn, error)) (*side, error) {
+	pu, err := url.Parse(u.URL)
+	if err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https") {
+		return nil, fmt.Errorf("shadow: upstream %s: url %q must be http(s)://host:port", name, u.URL)
+	}
+	https := pu.Scheme == "https"
+	addr := pu.Host
+	if pu.Port() == "" {
+		addr = fasthttp.AddMissingPort(addr, https)
+	}
+	dialTimeout := u.DialTimeout
+	sd := &side{name: name, kind: u.Kind, host: pu.Host, https: https}
+	sd.hc = &fasthttp.HostClient{
+		Addr:                     addr,
+		Name:                     "ficus-shadow",
+		NoDefaultUserAgentHeader: true,
+		IsTLS:                    https,
+		Dial: func(addr string) (net.Conn, error) {
+			if dialFn != nil {
+				return dialFn(name, addr)
+			}
+			d := net.Dialer{Timeout: dialTimeout}
+			return d.Dial("tcp", addr)
+		},
+		// One connection per possible in-flight exchange: a worker never
+		// waits for a connection, and a hanging target holds at most these.
+		MaxConns:                  conns,
+		MaxIdleConnDuration:       u.MaxIdleConnDuration,
+		ReadTimeout:               timeout,
+		WriteTimeout:              timeout,
+		MaxResponseBodySize:       maxBody,
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		MaxIdemponentCallAttempts: 1,
+		DisablePathNormalizing:    true,
+	}
+	b := u.Breaker
+	if !b.Disabled {
+		bucket := b.Window / 10
+		if bucket < time.Millisecond {
+			bucket = 0
+		}
+		sd.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+			Name: "shadow:" + name, MaxRequests: b.HalfOpenProbes, Interval: b.Window, BucketPeriod: bucket, Timeout: b.OpenFor,
+			ReadyToTrip: func(c gobreaker.Counts) bool {
+				if b.ConsecutiveFailures > 0 && c.ConsecutiveFailures >= b.ConsecutiveFailures {
+					return true
+				}
+				n := c.TotalSuccesses + c.TotalFailures
+				return n >= b.MinRequests && n > 0 && float64(c.TotalFailures)/float64(n) >= b.FailureRatio
+			},
+		})
+	}
+	return sd, nil
+}
+
+// open reports whether the side's shadow breaker refuses requests.
+func (sd *side) open() bool { return sd.breaker != nil && sd.breaker.State() == gobreaker.StateOpen }
+
+// do sends req to the side through its breaker, within timeout.
+func (sd *side) do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	done := func(error) {}
+	if sd.breaker != nil {
+		var err error
+		if done, err = sd.breaker.Allow(); err != nil {
+			return err
+		}
+	}
+	uri := req.URI()
+	if sd.https {
+		uri.SetScheme("https")
+	} else {
+		uri.SetScheme("http")
+	}
+	uri.SetHost(sd.host)
+	req.UseHostHeader = false
+	req.Header.SetHost(sd.host)
+	err := sd.hc.DoTimeout(req, resp, timeout)
+	switch {
+	case err != nil && !errors.Is(err, fasthttp.ErrBodyTooLarge):
+		done(err)
+	case err == nil && resp.StatusCode() >= 500:
+		done(errors.New("shadow target answered 5xx"))
+	default:
+		done(nil)
+	}
+	return err
+}
+
+// Ticket is one mirrored request between Begin and the end of its shadow
+// exchange. It owns copies only: nothing in it points into the Fiber
+// context.
+type Ticket struct {
+	rs       *routeShadow
+	req      fasthttp.Request // the request as the primary received it
+	rid      string
+	served   decide.Backend
+	pstatus  int
+	pheaders map[string]string
+	pbody    []byte
+	pencode  string // Content-Encoding of pbody
+}
+
+// sample maps a request id to 0..9999, the same for the same id.
+func sample(id []byte) uint64 {
+	h := uint64(14695981039346656037) // FNV-1a 64
+	for _, c := range id {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h % 10000
+}
+
+// Begin decides whether the request is mirrored and, when it is, copies it
+// and reserves a worker. It must be called in the handler (req belongs to
+// the Fiber context), after the request was prepared for the upstream and
+// before it is sent. It never blocks; it returns nil when the request is
+// not mirrored (not sampled, not eligible, skipped or dropped: the last two
+// are counted). A non-nil Ticket must be passed to Complete exactly once.
+//
+// The gateway does not set StreamRequestBody, so req.Body() is the whole
+// body; were it set, Body() would read the stream first, which CopyTo
+// alone does not.
+func (s *Shadow) Begin(route int, served decide.Backend, req *fasthttp.Request, requestID []byte) *Ticket {
+	if route < 0 || route >= len(s.routes) {
+		return nil
+	}
+	rs := s.routes[route]
+	if rs == nil || sample(requestID) >= rs.threshold || s.closing.Load() {
+		return nil
+	}
+	if !slices.Contains(rs.cfg.Methods, string(req.Header.Method())) {
+		return nil
+	}
+	if len(req.Body()) > rs.cfg.MaxBodyBytes {
+		s.count(rs, ResultSkipped)
+		return nil
+	}
+	// The slot first: when the pool is full (a slow target) the drop costs
+	// a failed channel send, not the breaker's mutex.
+	select {
+	case rs.slots <- struct{}{}:
+	default:
+		s.count(rs, ResultDropped)
+		return nil
+	}
+	if tgt := rs.targetFor(served); tgt != nil && tgt.open() {
+		<-rs.slots
+		s.count(rs, ResultDropped)
+		return nil
+	}
+	s.m.inFlight.Inc()
+	t := s.tickets.Get().(*Ticket)
+	t.rs = rs
+	req.CopyTo(&t.req)
+	t.rid = string(requestID)
+	return t
+}
+
+// Complete copies the primary answer into t and hands t to a worker. It
+// must be called in the handler, after the answer is complete (a small
+// body read into resp), with the backend that actually served it; failed
+// says the gateway answered an error of its own (the primary produced no
+// answer to compare). It does not wait for the shadow exchange.
+func (s *Shadow) Complete(t *Ticket, served decide.Backend, resp *fasthttp.Response, failed bool) {
+	if t == nil {
+		return
+	}
+	rs := t.rs
+	if failed || resp.IsBodyStream() || len(resp.Body()) > s.maxCompare || rs.targetFor(served) == nil {
+		s.count(rs, ResultSkipped)
+		s.release(t)
+		return
+	}
+	t.served = served
+	t.pstatus = resp.StatusCode()
+	if t.pheaders == nil {
+		t.pheaders = make(map[string]string, len(rs.cmp.headers)+1)
+	}
+	t.pheaders["Content-Type"] = string(resp.Header.ContentType())
+	for _, h := range rs.cmp.headers {
+		t.pheaders[h] = string(resp.Header.Peek(h))
+	}
+	t.pencode = string(resp.Header.ContentEncoding())
+	t.pbody = append(t.pbody[:0], resp.Body()...)
+	go s.run(t)
+}
+
+// targetFor returns the side a request served by served is mirrored to;
+// nil when that would be the served side itself.
+func (rs *routeShadow) targetFor(served decide.Backend) *side {
+	tgt := rs.target
+	if tgt == nil {
+		tgt = rs.upstreams[1-served]
+	}
+	if tgt == nil || tgt == rs.upstreams[served] {
+		return nil
+	}
+	return tgt
+}
+
+func (s *Shadow) count(rs *routeShadow, r Result) {
+	rs.m.results[r].Inc()
+	rs.stats.result(r)
+}
+
+// release returns t's worker slot and t itself.
+func (s *Shadow) release(t *Ticket) {
+	rs := t.rs
+	t.req.Reset()
+	t.rs, t.rid, t.pbody = nil, "", t.pbody[:0]
+	clear(t.pheaders)
+	if cap(t.pbody) > 64<<10 {
+		t.pbody = nil // do not pin large buffers in the pool
+	}
+	s.tickets.Put(t)
+	s.m.inFlight.Dec()
+	<-rs.slots
+}
+
+// Close stops mirroring and waits (at most until ctx is done) for the
+// exchanges in flight to finish, then closes the sample store. Call it after
+// the gateway stopped serving.
+func (s *Shadow) Close(ctx context.Context) error {
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	var err error
+	// Taking every slot of every route waits for every worker, and leaves
+	// none for a Begin racing with Close.
+wait:
+	for _, rs := range s.order {
+		for range cap(rs.slots) {
+			select {
+			case rs.slots <- struct{}{}:
+			case <-ctx.Done():
+				err = fmt.Errorf("shadow: closing: exchanges still in flight: %w", ctx.Err())
+				break wait
+			}
+		}
+	}
+	seen := map[*side]bool{}
+	for _, rs := range s.order {
+		for _, sd := range append(rs.upstreams[:], rs.target) {
+			if sd != nil && !seen[sd] {
+				seen[sd] = true
+				sd.hc.CloseIdleConnections()
+			}
+		}
+	}
+	if s.store != nil {
+		err = errors.Join(err, s.store.close())
+	}
+	return err
+}
+
+// isWrite reports whether method changes state (RFC 9110 §9.2.1 safe
+// methods are not writes).
+func isWrite(method []byte) bool {
+	switch string(method) {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
+	}
+	return true
+}

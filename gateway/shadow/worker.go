@@ -1,0 +1,276 @@
+package shadow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// errNoMapping: one side speaks the legacy's own format and the route has
+// no Mapping to bring it to the contract.
+var errNoMapping = errors.New("no mapping between the legacy format and the contract for this route")
+
+// errLegacyWrite: the monolith ignores the dry-run marker, so a write
+// mirrored to it would happen twice.
+var errLegacyWrite = errors.New("writes are never mirrored to a legacy-kind upstream: it does not honour the dry-run marker")
+
+// kindLegacy is the upstream kind that needs a Mapping to be compared.
+const kindLegacy = "legacy"
+
+// run is one worker: it owns t until it returns, then frees its slot.
+func (s *Shadow) run(t *Ticket) {
+	rs := t.rs
+	defer s.release(t)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in shadow exchange", "request_id", t.rid, "route", rs.name, "panic", r, "stack", string(debug.Stack()))
+			s.count(rs, ResultError)
+		}
+	}()
+	res, err := s.exchange(t)
+	s.count(rs, res)
+	if err != nil {
+		s.log.LogAttrs(context.Background(), slog.LevelDebug, "shadow exchange not compared",
+			slog.String("request_id", t.rid), slog.String("route", rs.name),
+			slog.String("result", res.String()), slog.Any("err", err))
+	}
+}
+
+// exchange mirrors t's request, compares the answers, records the
+// comparison and stores a differing sample.
+func (s *Shadow) exchange(t *Ticket) (Result, error) {
+	rs := t.rs
+	primary := rs.upstreams[t.served]
+	tgt := rs.targetFor(t.served)
+
+	creq := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(creq)
+	t.req.CopyTo(creq)
+	if !mapRequest(rs.mapping, primary.kind, tgt.kind, creq) {
+		return ResultSkipped, errNoMapping
+	}
+	creq.Header.Set(HeaderShadow, "1")
+	write := isWrite(creq.Header.Method())
+	if write && tgt.kind == kindLegacy {
+		return ResultSkipped, errLegacyWrite
+	}
+	if write && len(creq.Header.Peek(HeaderIdempotencyKey)) == 0 {
+		creq.Header.Set(HeaderIdempotencyKey, "ficus-shadow-"+t.rid)
+	}
+
+	// Noise: the same request to the primary side again, in parallel, so
+	// both copies see the same moment. Never for writes: the primary side
+	// may not honour the dry-run marker.
+	noise := rs.cfg.Noise && !write
+	var sresp *fasthttp.Response
+	var serr error
+	sdone := make(chan struct{})
+	if noise {
+		sreq := fasthttp.AcquireRequest()
+		t.req.CopyTo(sreq)
+		sreq.Header.Set(HeaderShadow, "1")
+		sresp = fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseResponse(sresp)
+		go func() {
+			defer close(sdone)
+			defer fasthttp.ReleaseRequest(sreq)
+			serr = primary.do(sreq, sresp, rs.cfg.Timeout)
+		}()
+	} else {
+		close(sdone)
+	}
+
+	cresp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(cresp)
+	start := time.Now() // wall time, not the injected clock: this is a measurement
+	cerr := tgt.do(creq, cresp, rs.cfg.Timeout)
+	rs.m.duration.Observe(time.Since(start).Seconds())
+	<-sdone
+	switch {
+	case errors.Is(cerr, fasthttp.ErrBodyTooLarge):
+		return ResultSkipped, cerr
+	case cerr != nil:
+		return ResultError, fmt.Errorf("shadow target %s: %w", tgt.name, cerr)
+	}
+
+	s.comparing <- struct{}{}
+	compared := false
+	doneComparing := func() {
+		if !compared {
+			compared = true
+			<-s.comparing
+		}
+	}
+	defer doneComparing()
+
+	// Only a legacy side facing a contract side is translated; two sides
+	// of the same kind already speak the same format.
+	pkind, tkind := primary.kind, tgt.kind
+	if (pkind == kindLegacy) == (tkind == kindLegacy) {
+		pkind, tkind = "", ""
+	}
+	pa, err := normalise(rs, pkind, t.pstatus, t.pheaders, t.pencode, t.pbody)
+	if err != nil {
+		return resultOf(err), fmt.Errorf("primary answer: %w", err)
+	}
+	ca, err := normalise(rs, tkind, cresp.StatusCode(), responseHeaders(rs, cresp), string(cresp.Header.ContentEncoding()), cresp.Body())
+	if err != nil {
+		return resultOf(err), fmt.Errorf("shadow answer: %w", err)
+	}
+	now := s.now()
+	diffs := rs.cmp.compare(now, pa, ca)
+	var noiseFields []string
+	noiseOn := noise && serr == nil
+	if noiseOn {
+		sa, err := normalise(rs, pkind, sresp.StatusCode(), responseHeaders(rs, sresp), string(sresp.Header.ContentEncoding()), sresp.Body())
+		if err != nil {
+			noiseOn = false
+		} else {
+			noiseFields = fields(rs.cmp.compare(now, pa, sa))
+		}
+	}
+	rs.stats.record(fields(diffs), noiseFields, noiseOn, s.m.fieldDiffs, rs.name)
+
+	// What differed between the primary and itself in this very exchange
+	// is noise here, whatever the long-run rates say.
+	kept := diffs[:0:0]
+	for _, d := range diffs {
+		if !slices.Contains(noiseFields, d.Field) {
+			kept = append(kept, d)
+		}
+	}
+	if len(kept) == 0 {
+		return ResultMatch, nil
+	}
+	fs := fields(kept)
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "shadow answer differs",
+		slog.String("request_id", t.rid), slog.String("route", rs.name), slog.String("target", tgt.name),
+		slog.Any("fields", fs))
+	smp := Sample{
+		At: now.UTC(), RequestID: t.rid,
+		Method: string(t.req.Header.Method()), Path: string(t.req.URI().Path()), Query: string(t.req.URI().QueryString()),
+		Headers:       redactHeaders(&t.req.Header),
+		PrimaryStatus: pa.status, ShadowStatus: ca.status,
+		PrimaryBody: clip(pa.body), ShadowBody: clip(ca.body),
+		Differences: kept,
+	}
+	doneComparing() // the store write is I/O: let the next comparison run
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := s.store.add(ctx, rs.name, rs.cfg.Samples, smp); err != nil {
+		s.log.Warn("could not store a shadow sample", "request_id", t.rid, "route", rs.name, "err", err)
+	}
+	return ResultDiff, nil
+}
+
+// mapRequest rewrites req for the target when the two sides speak
+// different formats; false when that needs a Mapping the route lacks or the
+// request has no counterpart.
+func mapRequest(m Mapping, primaryKind, targetKind string, req *fasthttp.Request) bool {
+	pl, tl := primaryKind == kindLegacy, targetKind == kindLegacy
+	switch {
+	case pl == tl:
+		return true
+	case m == nil:
+		return false
+	case pl:
+		return m.ToNew(req)
+	default:
+		return m.ToLegacy(req)
+	}
+}
+
+// normalise returns an answer in the new contract's terms: the body
+// decompressed and, from a legacy-kind side, translated by the Mapping.
+func normalise(rs *routeShadow, kind string, status int, headers map[string]string, encoding string, body []byte) (answer, error) {
+	a := answer{status: status, headers: headers, body: body}
+	if encoding != "" && encoding != "identity" {
+		r := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseResponse(r)
+		r.Header.SetContentEncoding(encoding)
+		r.SetBodyRaw(body)
+		b, err := r.BodyUncompressed()
+		if err != nil {
+			return a, fmt.Errorf("%w: decoding %s body: %w", errUnreadable, encoding, err)
+		}
+		a.body = slices.Clone(b)
+	}
+	if kind != kindLegacy {
+		return a, nil
+	}
+	if rs.mapping == nil {
+		return a, errNoMapping
+	}
+	st, b, err := rs.mapping.Normalise(status, a.body)
+	if err != nil {
+		return a, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	h := make(map[string]string, len(headers))
+	for k, v := range headers {
+		h[k] = v
+	}
+	h["Content-Type"] = "application/json"
+	return answer{status: st, headers: h, body: b}, nil
+}
+
+// errUnreadable: an answer could not be brought to the contract's terms.
+var errUnreadable = errors.New("unreadable answer")
+
+func resultOf(err error) Result {
+	if errors.Is(err, errNoMapping) {
+		return ResultSkipped
+	}
+	return ResultError
+}
+
+// responseHeaders copies the compared headers of resp.
+func responseHeaders(rs *routeShadow, resp *fasthttp.Response) map[string]string {
+	h := make(map[string]string, len(rs.cmp.headers)+1)
+	h["Content-Type"] = string(resp.Header.ContentType())
+	for _, k := range rs.cmp.headers {
+		h[k] = string(resp.Header.Peek(k))
+	}
+	return h
+}
+
+// fields returns the distinct field patterns of ds, in order.
+func fields(ds []Difference) []string {
+	var out []string
+	for _, d := range ds {
+		if !slices.Contains(out, d.Field) {
+			out = append(out, d.Field)
+		}
+	}
+	return out
+}
+
+// redactHeaders copies a request's headers for storage, secrets replaced.
+func redactHeaders(h *fasthttp.RequestHeader) map[string]string {
+	out := map[string]string{}
+	for k, v := range h.All() {
+		name := string(k)
+		val := string(v)
+		if secretHeader.MatchString(name) {
+			val = redacted
+		}
+		if prev, ok := out[name]; ok {
+			val = prev + ", " + val
+		}
+		out[name] = val
+	}
+	return out
+}
+
+func clip(b []byte) string {
+	if len(b) <= maxStoredBody {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b[:maxStoredBody]), "") + "…"
+}
