@@ -66,6 +66,17 @@ type Options struct {
 	// shadow.Mapping). Nil: routes between acl- and new-kind upstreams
 	// only.
 	ShadowMappings map[string]shadow.Mapping
+	// LegacyHits is told each time a route's legacy side answers (the
+	// retirement tracker, gateway/retire). Route indexes follow
+	// Config.Routes, the default route last. Nil: not tracked.
+	LegacyHits LegacyHits
+}
+
+// LegacyHits records that the legacy side served a route. Hit runs on the
+// request path, before the handler returns: it must be cheap and must not
+// keep c or anything c returns.
+type LegacyHits interface {
+	Hit(route int, c *fiber.Ctx)
 }
 
 // Gateway is the proxy. Create it with New and run it with Serve.
@@ -88,6 +99,7 @@ type Gateway struct {
 	served   atomic.Bool
 	dial     func(upstream, addr string) (net.Conn, error)
 	shadow   *shadow.Shadow
+	hits     LegacyHits
 	// tokenHeader carries the override token (routing.override.tokenHeader);
 	// it is removed before forwarding.
 	tokenHeader string
@@ -117,7 +129,7 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Registry == nil {
 		return nil, errors.New("gateway: Options.Registry is required")
 	}
-	g := &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, decider: opts.Decider, dial: opts.Dial,
+	g := &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, decider: opts.Decider, dial: opts.Dial, hits: opts.LegacyHits,
 		stream: cfg.Limits.StreamResponseThresholdBytes, tokenHeader: cfg.Routing.Override.TokenHeader}
 	if g.log == nil {
 		g.log = slog.Default()

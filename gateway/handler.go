@@ -252,6 +252,9 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 	g.m.request(x.ri, x.backend, x.method, status, rs.name)
 	g.m.perRoute[x.ri].duration[x.backend].Observe(elapsed.Seconds())
 	sec := g.now().Unix()
+	if x.backend == decide.Legacy && g.hits != nil {
+		g.hits.Hit(x.ri, c)
+	}
 	st := &rs.stats[x.backend]
 	st.reqs.add(sec)
 	if status >= 500 {

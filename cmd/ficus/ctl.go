@@ -13,6 +13,7 @@ import (
 	"github.com/ficus-gw/ficus/acl/reconcile"
 	"github.com/ficus-gw/ficus/gateway/admin"
 	"github.com/ficus-gw/ficus/gateway/retire"
+	"github.com/ficus-gw/ficus/gateway/shadow"
 )
 
 // ctlCommand is one `ficus ctl` subcommand.
@@ -49,6 +50,7 @@ Commands:
   pin ROUTE legacy|new --reason TEXT      pin a route to one backend
   resume ROUTE --reason TEXT              unpin: flag and canary decide again
   audit [--route ROUTE] [--limit N]       show the audit log, newest first
+  shadow report [ROUTE]                   shadow diff rate, top differing fields with their noise, samples
   retire report [--window 168h]           legacy routes ready to delete, and who still calls the rest
   reconcile [--legacy URL ...]            compare the legacy and new stores entity by entity;
                                           exit status 1 when they differ (needs no token)
@@ -59,6 +61,7 @@ Examples:
   ficus ctl canary products 25 --reason "step 2 of the catalog rollout"
   ficus ctl pin orders legacy --reason "INC-142: new order service failing"
   ficus ctl audit --route products
+  ficus ctl shadow report products
   ficus ctl retire report --window 72h
   ficus ctl reconcile
 `,
@@ -160,6 +163,38 @@ func init() {
 				return err
 			}
 			return retire.Render(env.stdout, rep)
+		},
+	}
+	ctlCommands["shadow"] = ctlCommand{
+		synopsis: "shadow report [ROUTE]",
+		run: func(ctx context.Context, c *ctlConn, _ *flag.FlagSet, args []string, env *environment) error {
+			if len(args) < 1 || len(args) > 2 || args[0] != "report" {
+				return usageError{fmt.Errorf("usage: ficus ctl shadow report [ROUTE]")}
+			}
+			route := ""
+			if len(args) == 2 {
+				route = args[1]
+			}
+			sc, err := shadow.NewClient(c.baseURL, c.token, nil)
+			if err != nil {
+				return usageError{err}
+			}
+			reports, err := sc.Reports(ctx, route)
+			if err != nil {
+				return err
+			}
+			if len(reports) == 0 {
+				fmt.Fprintln(env.stdout, "no route has shadow traffic configured (routes[].shadow.percent)")
+			}
+			for i, r := range reports {
+				if i > 0 {
+					fmt.Fprintln(env.stdout)
+				}
+				if err := shadow.RenderReport(env.stdout, r); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	ctlCommands["reconcile"] = ctlCommand{

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/ficus-gw/ficus/acl"
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/admin"
 	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/gateway/retire"
+	"github.com/ficus-gw/ficus/gateway/shadow"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
+	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -86,7 +90,25 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 	}
 	g.Defer(func() { _ = auditDB.Close() })
 
+	retireDB, err := sqlitedb.Open(cfg.Retire.DB)
+	if err != nil {
+		return fmt.Errorf("opening the retirement tracker: %w", err)
+	}
+	g.Defer(func() { _ = retireDB.Close() })
+	names := make([]string, 0, len(cfg.Routes)+1)
+	for _, r := range cfg.Routes {
+		names = append(names, r.Name)
+	}
+	names = append(names, cfg.DefaultRoute.Name) // the gateway's route order
+	tracker, err := retire.New(g.ctx, retire.Options{
+		Config: cfg.Retire, Routes: names, DB: retireDB, Registry: reg, Logger: log.With("subsystem", "retire"),
+	})
+	if err != nil {
+		return fmt.Errorf("starting the retirement tracker: %w", err)
+	}
+
 	var gw *gateway.Gateway
+	var shadowReport fiber.Handler // set once the gateway exists, before it serves
 	api, err := admin.New(admin.Options{
 		Engine:   engine,
 		Breakers: func() map[string]string { return gw.Breakers() },
@@ -100,6 +122,10 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 		Tokens:  cfg.Admin.Tokens,
 		AuditDB: auditDB,
 		Logger:  log.With("subsystem", "admin"),
+		Reports: map[string]fiber.Handler{
+			"retire": tracker.Handler(),
+			"shadow": func(c *fiber.Ctx) error { return shadowReport(c) },
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("starting the admin API: %w", err)
@@ -109,16 +135,23 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 	} else if n > 0 {
 		log.Info("restored route changes from the audit log", "routes", n)
 	}
+	mappings, err := shadowMappings(cfg)
+	if err != nil {
+		return err
+	}
 	gw, err = gateway.New(gateway.Options{
-		Config:   cfg,
-		Registry: reg,
-		Logger:   log,
-		Decider:  engine,
-		Admin:    api.Handler(),
+		Config:         cfg,
+		Registry:       reg,
+		Logger:         log,
+		Decider:        engine,
+		Admin:          api.Handler(),
+		LegacyHits:     tracker,
+		ShadowMappings: mappings,
 	})
 	if err != nil {
 		return fmt.Errorf("building the gateway: %w", err)
 	}
+	shadowReport = gw.Shadow().Handler()
 	pub, err := listen("gateway", cfg.Listen)
 	if err != nil {
 		return err
@@ -130,5 +163,28 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 	}
 	log.Info("gateway listening", "addr", pub.Addr().String(), "admin", adm.Addr().String(), "routes", len(cfg.Routes))
 	g.Go("gateway", func(ctx context.Context) error { return gw.Serve(ctx, pub, adm) })
+	g.Go("retirement tracker", tracker.Run)
 	return nil
+}
+
+// shadowMappings lets shadow traffic compare the legacy's own product detail
+// (XML) with the new contract on routes whose legacy side speaks the legacy's
+// formats: the one legacy format Ficus maps today. Other requests on such a
+// route are counted as skipped, not compared.
+func shadowMappings(cfg *config.Config) (map[string]shadow.Mapping, error) {
+	var out map[string]shadow.Mapping
+	for _, r := range cfg.Routes {
+		if r.Shadow == nil || r.New == "" || cfg.Upstreams[r.Legacy].Kind != "legacy" {
+			continue
+		}
+		tr, err := acl.NewTranslator(nil)
+		if err != nil {
+			return nil, fmt.Errorf("shadow mapping for route %s: %w", r.Name, err)
+		}
+		if out == nil {
+			out = map[string]shadow.Mapping{}
+		}
+		out[r.Name] = shadow.ProductDetail{Translator: tr}
+	}
+	return out, nil
 }
