@@ -47,7 +47,7 @@ contract: $(BIN)/oasdiff ## fail on breaking changes to the OpenAPI specs agains
 
 .PHONY: check-dashboards
 check-dashboards: build ## promtool rules/tests, dashboard schema, and every panel and alert queried on a real Prometheus scraping the demo
-	dashboards/check.sh --require-demo
+	dashboards/check.sh --require-demo --strict
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

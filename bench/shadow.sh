@@ -58,52 +58,12 @@ read -r -a LEGS <<<"${BENCH_LEGS:-ficus-0 ficus-100 nginx nginx-mirror}"
 BENCH_SHADOW_CONCURRENCY=${BENCH_SHADOW_CONCURRENCY:-16}
 PATH=$PATH:/usr/sbin:/sbin
 
-log() { printf '%s\n' "$*" >&2; }
-die() {
-	log "bench-shadow: $*"
-	exit 1
-}
-
-# need_pkg CMD PKG installs the Debian package PKG when CMD is missing.
-need_pkg() {
-	command -v "$1" >/dev/null 2>&1 && return 0
-	local sudo=()
-	if [[ $(id -u) -ne 0 ]]; then
-		command -v sudo >/dev/null 2>&1 || die "$1 is missing and sudo is not available: install the $2 package"
-		sudo=(sudo)
-	fi
-	log "==> installing $2 (apt-get)"
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-	command -v "$1" >/dev/null 2>&1 || die "installed $2 but $1 is still not on PATH"
-}
+BENCH_NAME=bench-shadow
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 WORK=
 STARTED=()
-
-alive() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	st=${st##*) }
-	[[ ${st%% *} != Z ]]
-}
-
-# stop_pid PID: SIGTERM, up to 5 s of grace, then SIGKILL; reaps the child.
-stop_pid() {
-	local pid=$1 i
-	if alive "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			alive "$pid" || break
-			sleep 0.1
-		done
-		if alive "$pid"; then
-			log "bench-shadow: PID $pid ignored SIGTERM; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	fi
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	local rc=$? pid
@@ -115,68 +75,6 @@ cleanup() {
 		if [[ $BENCH_KEEP == 1 ]]; then log "bench-shadow: kept $WORK"; else rm -rf "$WORK"; fi
 	fi
 	exit "$rc"
-}
-
-# start NAME CMD... runs CMD in the background (output in $WORK/NAME.log)
-# and records its PID in STARTED and PID.
-start() {
-	local name=$1
-	shift
-	"$@" >"$WORK/$name.log" 2>&1 &
-	PID=$!
-	STARTED+=("$PID")
-}
-
-# stop_started PID stops one process started by start() and forgets it.
-stop_started() {
-	local pid=$1 kept=() p
-	stop_pid "$pid"
-	for p in ${STARTED[@]+"${STARTED[@]}"}; do
-		[[ $p == "$pid" ]] || kept+=("$p")
-	done
-	STARTED=(${kept[@]+"${kept[@]}"})
-}
-
-# wait_file FILE PID NAME prints the address a program wrote once listening.
-wait_file() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		if [[ -s $1 ]]; then
-			tr -d '\n' <"$1"
-			return 0
-		fi
-		alive "$2" || break
-		sleep 0.1
-	done
-	tail -n 20 "$WORK/$3.log" >&2 || true
-	return 1
-}
-
-# wait_http URL PID NAME: until URL answers 200, up to 30 s.
-wait_http() {
-	local i code=
-	for ((i = 0; i < 300; i++)); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
-		[[ $code == 200 ]] && return 0
-		alive "$2" || break
-		sleep 0.1
-	done
-	log "bench-shadow: $3 did not answer 200 on $1 (last status ${code:-none}); its log:"
-	tail -n 20 "$WORK/$3.log" >&2 || true
-	return 1
-}
-
-# free_port prints a port nothing listens on, below the ephemeral range.
-free_port() {
-	local i p
-	for ((i = 0; i < 100; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
 }
 
 # ficus_conf FILE PORT ADMIN PERCENT: one route served by the fast upstream
@@ -290,44 +188,12 @@ start_leg() {
 	wait_http "$LEG_URL" "$LEG_PID" "$1" || die "$1 did not start"
 }
 
-# family PID prints PID and its direct children (nginx's workers).
-family() {
-	local d st f
-	echo "$1"
-	for d in /proc/[0-9]*; do
-		st=$(cat "$d/stat" 2>/dev/null) || continue
-		read -r -a f <<<"${st##*) }"
-		if [[ ${f[1]} == "$1" ]]; then echo "${d#/proc/}"; fi
-	done
-}
-
-# cpu_ticks PID... sums user+system clock ticks of the processes.
-cpu_ticks() {
-	local pid st f total=0
-	for pid in "$@"; do
-		st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		read -r -a f <<<"${st##*) }"
-		total=$((total + f[11] + f[12]))
-	done
-	echo "$total"
-}
-
 # busy_ticks prints the ticks all CPUs spent running anything (or stolen).
 busy_ticks() {
 	local _ user nice system steal
 	read -r _ user nice system _ _ _ _ steal _ </proc/stat
 	echo $((user + nice + system + steal))
 }
-
-# wrk_cpu_seconds: CPU of the children reaped between times.0 and times.1.
-wrk_cpu_seconds() {
-	awk 'function s(t,   p) { split(t, p, "m"); return p[1] * 60 + substr(p[2], 1, length(p[2]) - 1) }
-		FNR == 2 { v = s($1) + s($2); if (NR == FNR) a = v; else b = v }
-		END { printf "%.3f", b - a }' "$WORK/times.0" "$WORK/times.1"
-}
-
-# field NAME LINE prints NAME's value from a "BENCH_RESULT a=1 b=2" line.
-field() { sed -n "s/.*[[:space:]]$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 
 # measure LEG ROUND appends "leg round rps p50us p99us errors other%" to
 # rounds.tsv. other% is the share of the machine used, while wrk ran, by
@@ -433,7 +299,7 @@ main() {
 	SLOW_ADDR=$(wait_file "$WORK/slow.addr" "$PID" slow) || die "the sleeping target did not start"
 	log "==> upstream on $UP_ADDR, target sleeping $BENCH_SLEEP on $SLOW_ADDR"
 
-	local round leg shadow_note= order
+	local round leg shadow_note='' order
 	for ((round = 1; round <= BENCH_ROUNDS; round++)); do
 		# Swap the Ficus pair every round so that a drift in background load
 		# does not always favour the same one.

@@ -216,6 +216,21 @@ drive_traffic() {
     get "/api/v1/products"
     get "/api/v1/products?page=2"
     get "/api/v1/orders/does-not-exist"
+    if [[ $i -eq 10 ]]; then
+      # Shadow drops: beta users are served by the new catalog and their
+      # copies go to the ACL side; with the legacy's product detail slowed
+      # down, the bursts below keep the route's shadow pool full and the
+      # surplus is dropped (and counted) for the rest of the run.
+      curl -s -o /dev/null --max-time 5 -H 'Content-Type: application/json' \
+        -d '{"endpoint": "productDetail.do", "latency_ms": 1500}' \
+        "http://127.0.0.1:8081/shop/admin/faults" || true
+    fi
+    if [[ $i -ge 10 ]]; then
+      for _ in $(seq 1 24); do
+        curl -s -o /dev/null --max-time 5 -H 'X-User-Id: beta-anna' "http://$pub/api/v1/products/ART-1001" &
+      done
+      wait
+    fi
     if [[ $i -eq 20 ]]; then
       curl -s -o "$TMP/canary.json" --max-time 5 -X PUT -H "$tok" -H 'Content-Type: application/json' \
         -d '{"percent": 50, "reason": "dashboards check: canary step"}' \

@@ -13,6 +13,8 @@ import (
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/gateway/retire"
+	"github.com/ficus-gw/ficus/gateway/shadow"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -26,6 +28,8 @@ func exported() map[string]bool {
 		gateway.MetricRetries, gateway.MetricRateLimited, gateway.MetricInFlight,
 		decide.MetricOverrideRejected, decide.MetricCanaryPercent, decide.MetricFlagErrors,
 		decide.MetricFlagCacheLookups, decide.MetricFlagCacheFlushes,
+		shadow.MetricRequests, shadow.MetricFieldDiffs, shadow.MetricDuration, shadow.MetricInFlight,
+		shadow.MetricExpiredRules, retire.MetricLastHit,
 	}
 	m := map[string]bool{}
 	for _, n := range names {

@@ -448,6 +448,14 @@ func migrationOverview() obj {
 		"How long the shadow call to the new side took. It runs off the request path, so it does not slow users, but it shows what the new side would cost if it took the route.",
 		"s", nil,
 		q("A", quantile("0.99", "ficus_shadow_duration_seconds", all, "route"), "{{route}}")))
+	l.add(6, 8, stat("Shadow exchanges in flight",
+		"Shadow exchanges holding a pool slot right now (mirroring, comparing or storing). Pinned at the routes' concurrency caps means the shadow target is slow and copies are being dropped.",
+		"short", nil,
+		q("A", "sum(ficus_shadow_in_flight)", "in flight")))
+	l.add(6, 8, stat("Expired ignore rules",
+		"Shadow ignore rules past their expiry date. They no longer hide their differences: renew them with a reason, or delete them once the difference is fixed. Healthy: 0.",
+		"short", thresholds("green", 1, "red"),
+		q("A", "sum(ficus_shadow_ignore_rules_expired)", "expired")))
 
 	l.row("Retirement")
 	l.add(12, 8, bargauge("Time since legacy last served each route",
