@@ -107,15 +107,16 @@ type Gateway struct {
 
 // routeState is everything the hot path needs about one route.
 type routeState struct {
-	name     string
-	route    *route.Route
-	ups      [numBackends]*proxy.Upstream // [decide.New] is nil for legacy-only routes
-	timeout  [numBackends]time.Duration
-	retries  int
-	fallback bool
-	limiter  *rateLimiter
-	err405   *Error
-	stats    [numBackends]backendRings
+	name      string
+	nameBytes []byte // name, for SetCanonical
+	route     *route.Route
+	ups       [numBackends]*proxy.Upstream // [decide.New] is nil for legacy-only routes
+	timeout   [numBackends]time.Duration
+	retries   int
+	fallback  bool
+	limiter   *rateLimiter
+	err405    *Error
+	stats     [numBackends]backendRings
 }
 
 // New builds the gateway: route table, one client and breaker per
@@ -162,6 +163,7 @@ func New(opts Options) (*Gateway, error) {
 	for i, r := range all {
 		rs := &g.routes[i]
 		rs.name = r.Name
+		rs.nameBytes = []byte(r.Name)
 		rs.route = g.table.Route(i)
 		rs.retries = r.Retries
 		rs.fallback = r.FallbackEnabled()

@@ -231,15 +231,24 @@ func (g *Gateway) relay(c *fiber.Ctx, rs *routeState, x *exchange) error {
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // finish stamps the gateway's headers and records the request.
+// Response header names and values in canonical form, set with
+// SetCanonical so that fasthttp does not normalise them on every request.
+var (
+	keyRequestID = []byte(apierr.RequestIDHeader)
+	keyRoute     = []byte(HeaderRoute)
+	keyBackend   = []byte(HeaderBackend)
+	backendValue = [numBackends][]byte{decide.Legacy: []byte(decide.Legacy.String()), decide.New: []byte(decide.New.String())}
+)
+
 func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start time.Time) {
 	h := &c.Response().Header
-	h.SetBytesV(apierr.RequestIDHeader, rid)
+	h.SetCanonical(keyRequestID, rid)
 	if x.close {
 		h.SetConnectionClose()
 	}
 	rs := &g.routes[x.ri]
-	h.Set(HeaderRoute, rs.name)
-	h.Set(HeaderBackend, x.backend.String())
+	h.SetCanonical(keyRoute, rs.nameBytes)
+	h.SetCanonical(keyBackend, backendValue[x.backend])
 	if x.fallback != proxy.FailNone {
 		h.Set(HeaderFallback, x.fallback.String())
 	}

@@ -200,22 +200,44 @@ func SetForwarded(h *fasthttp.RequestHeader, f Forwarded, host []byte) {
 			b := append(buf[:0], prev...)
 			b = append(b, ", "...)
 			b = f.Peer.AppendTo(b)
-			h.SetBytesV("X-Forwarded-For", b)
+			h.SetCanonical(keyXFF, b)
 		} else {
-			h.SetBytesV("X-Forwarded-For", f.Peer.AppendTo(buf[:0]))
+			h.SetCanonical(keyXFF, f.Peer.AppendTo(buf[:0]))
 		}
 		if len(h.Peek("X-Forwarded-Proto")) == 0 {
-			h.Set("X-Forwarded-Proto", f.Proto)
+			h.SetCanonical(keyXFP, protoBytes(f.Proto))
 		}
 		if len(h.Peek("X-Forwarded-Host")) == 0 {
-			h.SetBytesV("X-Forwarded-Host", host)
+			h.SetCanonical(keyXFH, host)
 		}
 		return
 	}
 	h.Del("Forwarded")
-	h.SetBytesV("X-Forwarded-For", f.Peer.AppendTo(buf[:0]))
-	h.Set("X-Forwarded-Proto", f.Proto)
-	h.SetBytesV("X-Forwarded-Host", host)
+	// SetCanonical: the names are constants in canonical form, so fasthttp
+	// need not normalise them on every request.
+	h.SetCanonical(keyXFF, f.Peer.AppendTo(buf[:0]))
+	h.SetCanonical(keyXFP, protoBytes(f.Proto))
+	h.SetCanonical(keyXFH, host)
+}
+
+var (
+	keyXFF     = []byte("X-Forwarded-For")
+	keyXFP     = []byte("X-Forwarded-Proto")
+	keyXFH     = []byte("X-Forwarded-Host")
+	protoHTTP  = []byte("http")
+	protoHTTPS = []byte("https")
+)
+
+// protoBytes returns the scheme as bytes without allocating for the two
+// schemes there are.
+func protoBytes(p string) []byte {
+	switch p {
+	case "https":
+		return protoHTTPS
+	case "http":
+		return protoHTTP
+	}
+	return []byte(p)
 }
 
 // Trust holds the trusted proxy networks.
