@@ -275,6 +275,20 @@ func annotationsList(params []any) obj {
 				"tags":  obj{"source": "field", "value": "tags"},
 			},
 		},
+		// Flag file edits never pass through the admin API: the gateway's
+		// flag cache is flushed on every flag configuration change, so the
+		// flush counter marks them.
+		obj{
+			"name":        "Flag configuration changes",
+			"enable":      true,
+			"hide":        false,
+			"iconColor":   "purple",
+			"datasource":  obj{"type": "prometheus", "uid": "${datasource}"},
+			"expr":        "changes(ficus_flag_cache_flushes_total[1m]) > 0",
+			"step":        "30s",
+			"titleFormat": "flag configuration changed",
+			"textFormat":  "{{instance}}: the flag source changed; flag decisions are re-evaluated",
+		},
 	}}
 }
 
