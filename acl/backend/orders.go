@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -10,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"slices"
 	"strconv"
 	"strings"
@@ -172,70 +169,8 @@ func validKey(k string) bool {
 // does: size cap, JSON media type, nesting cap, no unknown fields, one
 // value. An empty body is accepted only when !required.
 func (b *Backend) decodeBody(c *fiber.Ctx, v any, required bool) error {
-	body := c.Body()
-	if len(body) > b.cfg.MaxBodyBytes {
-		return apierr.New(apierr.CodeTooLarge, "request body exceeds %d bytes", b.cfg.MaxBodyBytes)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		if required {
-			return apierr.New(apierr.CodeMalformed, "a JSON request body is required")
-		}
-		return nil
-	}
-	if mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType)); err != nil || mt != fiber.MIMEApplicationJSON {
-		return apierr.New(apierr.CodeUnsupportedMedia, "send Content-Type: application/json")
-	}
-	if jsonDepth(body) > maxJSONDepth {
-		return apierr.New(apierr.CodeMalformed, "JSON nested deeper than %d levels", maxJSONDepth)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return apierr.New(apierr.CodeMalformed, "invalid JSON at byte %d", syn.Offset)
-		case errors.As(err, &typ):
-			return apierr.New(apierr.CodeMalformed, "%s has the wrong type", typ.Field).WithDetails(map[string]string{"field": typ.Field})
-		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-			return apierr.New(apierr.CodeMalformed, "truncated JSON")
-		}
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			name, _ = strconv.Unquote(name)
-			return apierr.New(apierr.CodeMalformed, "unknown field %q", name).WithDetails(map[string]string{"field": name})
-		}
-		return apierr.New(apierr.CodeMalformed, "invalid JSON body")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apierr.New(apierr.CodeMalformed, "unexpected data after the JSON value")
-	}
-	return nil
-}
-
-func jsonDepth(body []byte) int {
-	d, deepest, inString, escaped := 0, 0, false, false
-	for _, ch := range body {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case ch == '\\':
-				escaped = true
-			case ch == '"':
-				inString = false
-			}
-		case ch == '"':
-			inString = true
-		case ch == '{' || ch == '[':
-			d++
-			deepest = max(deepest, d)
-		case ch == '}' || ch == ']':
-			d--
-		}
-	}
-	return deepest
+	return apierr.DecodeJSON(c.Body(), c.Get(fiber.HeaderContentType),
+		apierr.DecodeOptions{MaxBytes: b.cfg.MaxBodyBytes, MaxDepth: maxJSONDepth, Required: required}, v)
 }
 
 // stored is a remembered reply to POST /orders.

@@ -84,3 +84,66 @@ func TestRequestIDKeptOnlyWhenValid(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeJSONRefusesHostileBodies(t *testing.T) {
+	t.Parallel()
+	type item struct {
+		Sku      string `json:"sku"`
+		Quantity int    `json:"quantity"`
+	}
+	opts := DecodeOptions{MaxBytes: 256, MaxDepth: 4, Required: true}
+	cases := []struct {
+		name, body, ctype, code, field string
+	}{
+		{"ok", `{"sku":"A","quantity":1}`, "application/json; charset=utf-8", "", ""},
+		{"empty", ` `, "application/json", CodeMalformed, ""},
+		{"too large", `{"sku":"` + strings.Repeat("a", 300) + `"}`, "application/json", CodeTooLarge, ""},
+		{"form", `sku=A`, "application/x-www-form-urlencoded", CodeUnsupportedMedia, ""},
+		{"deep", `{"sku":[[[[["A"]]]]]}`, "application/json", CodeMalformed, ""},
+		{"brackets in strings do not count", `{"sku":"[[[[[[","quantity":1}`, "application/json", "", ""},
+		{"unknown field", `{"sku":"A","qty":1}`, "application/json", CodeMalformed, "qty"},
+		{"wrong type", `{"sku":"A","quantity":"two"}`, "application/json", CodeMalformed, "quantity"},
+		{"trailing data", `{"sku":"A"} {"sku":"B"}`, "application/json", CodeMalformed, ""},
+		{"truncated", `{"sku":"A"`, "application/json", CodeMalformed, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var v item
+			err := DecodeJSON([]byte(tc.body), tc.ctype, opts, &v)
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("want success, got %v", err)
+				}
+				return
+			}
+			var ae *Error
+			if !errors.As(err, &ae) || ae.Code != tc.code {
+				t.Fatalf("got %v, want code %s", err, tc.code)
+			}
+			if tc.field != "" {
+				if d, _ := ae.Details.(map[string]string); d["field"] != tc.field {
+					t.Fatalf("details %v, want field %q", ae.Details, tc.field)
+				}
+			}
+		})
+	}
+}
+
+func TestJSONDepth(t *testing.T) {
+	t.Parallel()
+	cases := map[string]int{
+		`1`:                         0,
+		`{}`:                        1,
+		`{"a":[1,{"b":2}]}`:         3,
+		`{"a":"[[[[[[[[[[[[[[[[["}`: 1,   // brackets in strings do not count
+		`{"a":"\"[[[["}`:           1,   // nor after an escaped quote
+		`[[[[`:                      4,   // unbalanced: still measured
+		strings.Repeat("[", 100):    100, // without recursion: no stack to blow
+	}
+	for in, want := range cases {
+		if got := JSONDepth([]byte(in)); got != want {
+			t.Errorf("JSONDepth(%.30q) = %d, want %d", in, got, want)
+		}
+	}
+}

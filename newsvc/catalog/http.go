@@ -1,13 +1,10 @@
 package catalog
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -328,99 +325,8 @@ func (s *Service) postStockAdjustment(c *fiber.Ctx) error {
 // decodeJSON reads the body into dst strictly: JSON media type, one value,
 // no unknown fields, bounded nesting. Every failure is a structured 4xx.
 func decodeJSON(c *fiber.Ctx, dst any) error {
-	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
-	if err != nil || mt != fiber.MIMEApplicationJSON {
-		return apierr.New(apierr.CodeUnsupportedMedia, "send the body as Content-Type: application/json")
-	}
-	body := c.Body()
-	if len(bytes.TrimSpace(body)) == 0 {
-		return apierr.New(apierr.CodeMalformed, "the request body is empty")
-	}
-	if depth := jsonDepth(body); depth > maxJSONDepth {
-		return apierr.New(apierr.CodeMalformed, "the request body nests deeper than %d levels", maxJSONDepth)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return malformed(err)
-	}
-	if _, err := dec.Token(); err == nil {
-		return apierr.New(apierr.CodeMalformed, "the request body holds more than one JSON value")
-	}
-	return nil
-}
-
-func malformed(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return apierr.New(apierr.CodeMalformed, "the request body is not valid JSON (at byte %d)", syn.Offset)
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "(body)"
-		}
-		return apierr.New(apierr.CodeMalformed, "%s must be %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value).
-			WithDetails(fieldError{field, "wrong type"})
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		// encoding/json has no typed error for this one.
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return apierr.New(apierr.CodeMalformed, "unknown field %q", name).WithDetails(fieldError{name, "unknown field"})
-	default:
-		return apierr.New(apierr.CodeMalformed, "the request body is not valid JSON")
-	}
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "int64", "int", "int32":
-		return "an integer"
-	case "string":
-		return "a string"
-	case "struct", "map":
-		return "an object"
-	case "slice":
-		return "an array"
-	case "bool":
-		return "a boolean"
-	}
-	return "of another type"
-}
-
-// jsonDepth returns the deepest nesting of objects and arrays in b, not
-// counting brackets inside strings. It stops counting once past the limit.
-func jsonDepth(b []byte) int {
-	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for _, ch := range b {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case ch == '\\':
-				escaped = true
-			case ch == '"':
-				inString = false
-			}
-			continue
-		}
-		switch ch {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-			if depth > deepest {
-				deepest = depth
-				if deepest > maxJSONDepth {
-					return deepest
-				}
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return deepest
+	return apierr.DecodeJSON(c.Body(), c.Get(fiber.HeaderContentType),
+		apierr.DecodeOptions{MaxDepth: maxJSONDepth, Required: true}, dst)
 }
 
 // retryAfterSeconds rounds a wait up to whole seconds, at least 1, as

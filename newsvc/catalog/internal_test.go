@@ -49,24 +49,6 @@ func TestEventAndStateShareTheTransaction(t *testing.T) {
 	}
 }
 
-func TestJSONDepth(t *testing.T) {
-	t.Parallel()
-	cases := map[string]int{
-		`1`:                         0,
-		`{}`:                        1,
-		`{"a":[1,{"b":2}]}`:         3,
-		`{"a":"[[[[[[[[[[[[[[[[["}`: 1,  // brackets in strings do not count
-		`{"a":"\"[[[["}`:            1,  // nor after an escaped quote
-		`[[[[`:                      4,  // unbalanced: still measured
-		strings.Repeat("[", 100):    17, // stops counting past the limit
-	}
-	for in, want := range cases {
-		if got := jsonDepth([]byte(in)); got != want {
-			t.Errorf("jsonDepth(%.30q) = %d, want %d", in, got, want)
-		}
-	}
-}
-
 func TestCursorRoundTripAndTamper(t *testing.T) {
 	t.Parallel()
 	c := encodeCursor("ART-1001", "lamps")

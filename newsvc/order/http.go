@@ -1,15 +1,11 @@
 package order
 
 import (
-	"bytes"
 	_ "embed"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"mime"
 	"strconv"
 	"strings"
 	"time"
@@ -198,95 +194,7 @@ func (s *Service) decodeBody(c *fiber.Ctx, v any, required bool) error {
 
 // decodeJSON is decodeBody without Fiber, so that it can be fuzzed.
 func decodeJSON(body []byte, contentType string, maxBytes int, v any, required bool) error {
-	if len(body) > maxBytes {
-		return apierr.New(apierr.CodeTooLarge, "request body exceeds %d bytes", maxBytes)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		if required {
-			return apierr.New(apierr.CodeMalformed, "a JSON request body is required")
-		}
-		return nil
-	}
-	if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != fiber.MIMEApplicationJSON {
-		return apierr.New(apierr.CodeUnsupportedMedia, "send Content-Type: application/json")
-	}
-	if depth(body) > maxJSONDepth {
-		return apierr.New(apierr.CodeMalformed, "JSON nested deeper than %d levels", maxJSONDepth)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apierr.New(apierr.CodeMalformed, "unexpected data after the JSON value")
-	}
-	return nil
-}
-
-// decodeError turns encoding/json's errors into structured ones naming the
-// field. encoding/json has no typed error for unknown fields; its message
-// prefix has been stable since Go 1.10.
-func decodeError(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return apierr.New(apierr.CodeMalformed, "invalid JSON at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "(body)"
-		}
-		return apierr.New(apierr.CodeMalformed, "%s must be of type %s, not %s", field, jsonType(typ.Type.Kind().String()), typ.Value).
-			WithDetails(map[string]string{"field": field})
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return apierr.New(apierr.CodeMalformed, "truncated JSON")
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		name, _ = strconv.Unquote(name)
-		return apierr.New(apierr.CodeMalformed, "unknown field %q", name).WithDetails(map[string]string{"field": name})
-	}
-	return apierr.New(apierr.CodeMalformed, "invalid JSON body")
-}
-
-func jsonType(kind string) string {
-	switch kind {
-	case "int", "int64", "float64":
-		return "number"
-	case "slice":
-		return "array"
-	case "struct", "map":
-		return "object"
-	}
-	return kind
-}
-
-// depth returns the deepest nesting of objects and arrays in a JSON text,
-// ignoring brackets inside strings, without allocating.
-func depth(b []byte) int {
-	d, deepest, inString, escaped := 0, 0, false, false
-	for _, ch := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case ch == '\\':
-				escaped = true
-			case ch == '"':
-				inString = false
-			}
-		case ch == '"':
-			inString = true
-		case ch == '{' || ch == '[':
-			d++
-			deepest = max(deepest, d)
-		case ch == '}' || ch == ']':
-			d--
-		}
-	}
-	return deepest
+	return apierr.DecodeJSON(body, contentType, apierr.DecodeOptions{MaxBytes: maxBytes, MaxDepth: maxJSONDepth, Required: required}, v)
 }
 
 func (s *Service) handlePlace(c *fiber.Ctx) error {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 func TestStatusTransitions(t *testing.T) {
@@ -109,7 +111,7 @@ func TestDepth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			t.Parallel()
-			if got := depth([]byte(tt.in)); got != tt.want {
+			if got := apierr.JSONDepth([]byte(tt.in)); got != tt.want {
 				t.Fatalf("depth(%s) = %d, want %d", tt.in, got, tt.want)
 			}
 		})
