@@ -137,7 +137,7 @@ func TestJSONDepth(t *testing.T) {
 		`{}`:                        1,
 		`{"a":[1,{"b":2}]}`:         3,
 		`{"a":"[[[[[[[[[[[[[[[[["}`: 1,   // brackets in strings do not count
-		`{"a":"\"[[[["}`:           1,   // nor after an escaped quote
+		`{"a":"\"[[[["}`:            1,   // nor after an escaped quote
 		`[[[[`:                      4,   // unbalanced: still measured
 		strings.Repeat("[", 100):    100, // without recursion: no stack to blow
 	}
