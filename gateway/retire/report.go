@@ -61,13 +61,13 @@ func (t *Tracker) Report(window time.Duration) Report {
 		default:
 			rr.Status = StatusReady
 		}
-		rs.mu.Lock()
+		rs.mu.RLock()
 		for id, cs := range rs.callers {
-			if cs.last > cut {
-				rr.Callers = append(rr.Callers, Caller{ID: id, Hits: cs.hits, LastSeen: time.Unix(0, cs.last).UTC()})
+			if last := cs.last.Load(); last > cut {
+				rr.Callers = append(rr.Callers, Caller{ID: id, Hits: cs.hits.Load(), LastSeen: time.Unix(0, last).UTC()})
 			}
 		}
-		rs.mu.Unlock()
+		rs.mu.RUnlock()
 		sort.Slice(rr.Callers, func(i, j int) bool {
 			if !rr.Callers[i].LastSeen.Equal(rr.Callers[j].LastSeen) {
 				return rr.Callers[i].LastSeen.After(rr.Callers[j].LastSeen)
@@ -104,9 +104,9 @@ func (t *Tracker) Flush(ctx context.Context) error {
 		rr := routeRow{name: rs.name, last: rs.last.Load()}
 		rs.mu.Lock()
 		for id, cs := range rs.callers {
-			if cs.hits > cs.flushed {
-				rr.callers = append(rr.callers, callerRow{id, cs.hits - cs.flushed, cs.last})
-				cs.flushed = cs.hits
+			if hits := cs.hits.Load(); hits > cs.flushed {
+				rr.callers = append(rr.callers, callerRow{id, hits - cs.flushed, cs.last.Load()})
+				cs.flushed = hits
 			}
 		}
 		rs.mu.Unlock()

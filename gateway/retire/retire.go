@@ -55,9 +55,11 @@ CREATE TABLE caller_hits (
 );`,
 }}
 
+// callerStat counts one caller. hits and last are updated without the
+// route's lock; flushed is guarded by it.
 type callerStat struct {
-	hits    uint64
-	last    int64
+	hits    atomic.Uint64
+	last    atomic.Int64
 	flushed uint64 // hits already added to the database
 }
 
@@ -65,7 +67,7 @@ type routeState struct {
 	name    string
 	last    atomic.Int64 // Unix ns of the last legacy hit; 0 = none
 	dirty   atomic.Bool
-	mu      sync.Mutex
+	mu      sync.RWMutex // guards the callers map (and callerStat.flushed)
 	callers map[string]*callerStat
 	gauge   prometheus.Gauge
 }
@@ -179,7 +181,10 @@ func (t *Tracker) load(ctx context.Context) error {
 			return err
 		}
 		if rs := t.byName[name]; rs != nil {
-			rs.callers[caller] = &callerStat{hits: hits, last: last, flushed: hits}
+			cs := &callerStat{flushed: hits}
+			cs.hits.Store(hits)
+			cs.last.Store(last)
+			rs.callers[caller] = cs
 		}
 	}
 	for _, rs := range t.routes {
@@ -206,21 +211,30 @@ func (t *Tracker) Hit(route int, c *fiber.Ctx) {
 	}
 	var buf [64]byte
 	key := t.callerKey(c, buf[:0])
-	rs.mu.Lock()
+	// Known callers (nearly every request) take only the read lock: many
+	// requests of one route record in parallel without parking.
+	rs.mu.RLock()
 	cs := rs.callers[string(key)] // no allocation: the compiler elides the conversion in a lookup
-	if cs == nil {
-		k := OtherCallers
-		if len(rs.callers) < t.cfg.MaxCallers {
-			k = string(key) // a copy: key may alias fasthttp's buffers
-		}
-		if cs = rs.callers[k]; cs == nil {
-			cs = &callerStat{}
-			rs.callers[k] = cs
-		}
+	if cs == nil && len(rs.callers) >= t.cfg.MaxCallers {
+		cs = rs.callers[OtherCallers] // a full table: the rest share one entry
 	}
-	cs.hits++
-	cs.last = now
-	rs.mu.Unlock()
+	rs.mu.RUnlock()
+	if cs == nil {
+		rs.mu.Lock()
+		if cs = rs.callers[string(key)]; cs == nil {
+			k := OtherCallers
+			if len(rs.callers) < t.cfg.MaxCallers {
+				k = string(key) // a copy: key may alias fasthttp's buffers
+			}
+			if cs = rs.callers[k]; cs == nil {
+				cs = &callerStat{}
+				rs.callers[k] = cs
+			}
+		}
+		rs.mu.Unlock()
+	}
+	cs.hits.Add(1)
+	cs.last.Store(now)
 }
 
 // maxCallerKey bounds a stored caller identity, in bytes.
