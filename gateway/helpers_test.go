@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/config"
+	"github.com/ficus-gw/ficus/internal/metricstest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -179,41 +180,8 @@ func (r *running) get(t *testing.T, path string, hdr ...string) (*http.Response,
 	return r.do(t, req)
 }
 
-// counter reads one counter/gauge child from the registry.
+// counter reads one series of the gateway's registry (see metricstest.Value).
 func (r *running) counter(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := r.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{}
-	for i := 0; i+1 < len(labels); i += 2 {
-		want[labels[i]] = labels[i+1]
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range want {
-				if got[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return 0
+	return metricstest.Value(t, r.reg, name, labels...)
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ficus-gw/ficus/internal/metricstest"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -202,23 +203,7 @@ func TestPinAndResume(t *testing.T) {
 // (0 when the series does not exist yet).
 func metricValue(t *testing.T, reg *prometheus.Registry, name, route string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.Metric {
-			for _, l := range m.Label {
-				if l.GetName() == "route" && l.GetValue() == route {
-					return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return metricstest.Value(t, reg, name, "route", route)
 }
 
 func TestStateChangesRejectBadInput(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/shadow"
+	"github.com/ficus-gw/ficus/internal/metricstest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -196,45 +197,6 @@ func (e *env) settled(t *testing.T, route string, n uint64) shadow.Report {
 	}
 }
 
-// counter reads one counter or gauge child from the registry.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{}
-	for i := 0; i+1 < len(labels); i += 2 {
-		want[labels[i]] = labels[i+1]
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range want {
-				if got[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return 0
-}
-
 // clock is an injected, settable clock safe for concurrent use.
 type clock struct{ ns atomic.Int64 }
 
@@ -253,4 +215,10 @@ func field(r shadow.Report, f string) (shadow.FieldReport, bool) {
 		}
 	}
 	return shadow.FieldReport{}, false
+}
+
+// counter reads one series of reg (see metricstest.Value).
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	return metricstest.Value(t, reg, name, labels...)
 }
