@@ -69,7 +69,7 @@ type routeState struct {
 	dirty   atomic.Bool
 	mu      sync.RWMutex // guards the callers map (and callerStat.flushed)
 	callers map[string]*callerStat
-	gauge   prometheus.Gauge
+	gauge   prometheus.GaugeFunc // MetricLastHit{route}
 }
 
 // Tracker records legacy hits per route. It is safe for concurrent use.
@@ -118,20 +118,19 @@ func New(ctx context.Context, o Options) (*Tracker, error) {
 		return nil, err
 	}
 	t := &Tracker{cfg: o.Config, db: o.DB, now: o.Now, log: o.Logger, byName: map[string]*routeState{}}
-	var gv *prometheus.GaugeVec
-	if o.Registry != nil {
-		gv = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: MetricLastHit,
-			Help: "Unix time at which each route's legacy side last served a request (0: never since tracking began).",
-		}, []string{"route"})
-		if err := o.Registry.Register(gv); err != nil {
-			return nil, fmt.Errorf("registering %s: %w", MetricLastHit, err)
-		}
-	}
 	for _, name := range o.Routes {
 		rs := &routeState{name: name, callers: map[string]*callerStat{}}
-		if gv != nil {
-			rs.gauge = gv.WithLabelValues(name)
+		// Read at scrape time from the stamp Hit already keeps: the
+		// request path pays no extra store for the metric.
+		rs.gauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        MetricLastHit,
+			Help:        "Unix time at which each route's legacy side last served a request (0: never since tracking began).",
+			ConstLabels: prometheus.Labels{"route": name},
+		}, func() float64 { return float64(rs.last.Load()) / 1e9 })
+		if o.Registry != nil {
+			if err := o.Registry.Register(rs.gauge); err != nil {
+				return nil, fmt.Errorf("registering %s{route=%q}: %w", MetricLastHit, name, err)
+			}
 		}
 		t.routes = append(t.routes, rs)
 		t.byName[name] = rs
@@ -187,11 +186,6 @@ func (t *Tracker) load(ctx context.Context) error {
 			rs.callers[caller] = cs
 		}
 	}
-	for _, rs := range t.routes {
-		if rs.gauge != nil {
-			rs.gauge.Set(float64(rs.last.Load()) / 1e9)
-		}
-	}
 	return rows.Err()
 }
 
@@ -206,9 +200,6 @@ func (t *Tracker) Hit(route int, c *fiber.Ctx) {
 	now := t.now().UnixNano()
 	rs.last.Store(now)
 	rs.dirty.Store(true)
-	if rs.gauge != nil {
-		rs.gauge.Set(float64(now) / 1e9)
-	}
 	var buf [64]byte
 	key := t.callerKey(c, buf[:0])
 	// Known callers (nearly every request) take only the read lock: many
