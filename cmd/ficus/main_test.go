@@ -76,7 +76,7 @@ func TestGatewayNeedsConfig(t *testing.T) {
 	}
 }
 
-func TestParseInterleaved(t *testing.T) {
+func TestCtlCanaryNeedsRouteAndPercent(t *testing.T) {
 	code, _, errOut := runCmd(t, "ctl", "--token", "x", "canary", "products")
 	if code != 2 || !strings.Contains(errOut, "canary needs ROUTE and PERCENT") {
 		t.Fatalf("code %d, stderr %q", code, errOut)
