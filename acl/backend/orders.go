@@ -2,10 +2,8 @@ package backend
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,12 +16,11 @@ import (
 
 	"github.com/ficus-gw/ficus/acl"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/newsvc/order"
 )
 
 // Limits of the order contract (newsvc/order openapi.yaml).
 const (
-	maxItems         = 50
-	maxQuantity      = 1000
 	legacyMaxQty     = 999 // the legacy's own per-line cap
 	maxIDLength      = 64
 	maxKeyLength     = 128
@@ -36,76 +33,6 @@ const (
 	metaOrdersFeed   = "orders_feed"
 )
 
-type placeRequest struct {
-	CustomerID string        `json:"customerId"`
-	Currency   string        `json:"currency,omitempty"`
-	Items      []itemRequest `json:"items"`
-}
-
-type itemRequest struct {
-	Sku      string `json:"sku"`
-	Quantity int    `json:"quantity"`
-}
-
-// hash is the SHA-256 of the request's re-encoding, so whitespace and key
-// order do not make "the same body" differ.
-func (r placeRequest) hash() string {
-	raw, _ := json.Marshal(r) // strings and ints only: cannot fail
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
-}
-
-type violation struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-func validationError(vs []violation) error {
-	return apierr.New(apierr.CodeValidation, "%s %s", vs[0].Field, vs[0].Message).
-		WithDetails(map[string]any{"field": vs[0].Field, "violations": vs})
-}
-
-func (r placeRequest) validate() error {
-	var vs []violation
-	add := func(field, format string, args ...any) {
-		vs = append(vs, violation{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	if strings.TrimSpace(r.CustomerID) == "" || len(r.CustomerID) > maxIDLength {
-		add("customerId", "must be 1 to %d characters", maxIDLength)
-	}
-	if r.Currency != "" && (len(r.Currency) != 3 || strings.ToUpper(r.Currency) != r.Currency || !isLetters(r.Currency)) {
-		add("currency", "must be an ISO 4217 code like EUR")
-	}
-	if len(r.Items) == 0 || len(r.Items) > maxItems {
-		add("items", "must hold 1 to %d items", maxItems)
-	}
-	seen := make(map[string]bool, len(r.Items))
-	for i, it := range r.Items {
-		if strings.TrimSpace(it.Sku) == "" || len(it.Sku) > maxIDLength {
-			add(fmt.Sprintf("items[%d].sku", i), "must be 1 to %d characters", maxIDLength)
-		} else if seen[it.Sku] {
-			add(fmt.Sprintf("items[%d].sku", i), "repeats an earlier item; give each SKU once with its total quantity")
-		}
-		seen[it.Sku] = true
-		if it.Quantity < 1 || it.Quantity > maxQuantity {
-			add(fmt.Sprintf("items[%d].quantity", i), "must be between 1 and %d", maxQuantity)
-		}
-	}
-	if len(vs) > 0 {
-		return validationError(vs)
-	}
-	return nil
-}
-
-func isLetters(s string) bool {
-	for _, c := range []byte(s) {
-		if c < 'A' || c > 'Z' {
-			return false
-		}
-	}
-	return true
-}
-
 type itemProblem struct {
 	Field  string `json:"field"`
 	Sku    string `json:"sku"`
@@ -117,7 +44,7 @@ type itemProblem struct {
 // a SKU that is not an article number does not exist (INVALID_ITEM), a
 // non-EUR order cannot be priced (INVALID_ITEM), a customer id that is not
 // a legacy customer number is an unknown customer.
-func (r placeRequest) legacyForm(extRef string) (acl.PlaceOrderForm, error) {
+func legacyForm(r order.PlaceRequest, extRef string) (acl.PlaceOrderForm, error) {
 	f := acl.PlaceOrderForm{CustNo: r.CustomerID, ExtRef: extRef}
 	var problems []itemProblem
 	for i, it := range r.Items {
@@ -209,24 +136,24 @@ func (b *Backend) placeOrder(c *fiber.Ctx) error {
 		return apierr.New(apierr.CodeIdempotencyMissing, "send an Idempotency-Key header so that retries cannot place the order twice")
 	}
 	if !validKey(key) {
-		return validationError([]violation{{Field: idempotencyHdr, Message: fmt.Sprintf("must be 1 to %d printable ASCII characters", maxKeyLength)}})
+		return apierr.Validation([]apierr.Violation{{Field: idempotencyHdr, Message: fmt.Sprintf("must be 1 to %d printable ASCII characters", maxKeyLength)}})
 	}
 	key = strings.Clone(key)
-	var req placeRequest
+	var req order.PlaceRequest
 	if err := b.decodeBody(c, &req, true); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
+	if err := req.Validate(); err != nil {
 		return err
 	}
-	form, err := req.legacyForm(acl.ExtRefForKey(key))
+	form, err := legacyForm(req, acl.ExtRefForKey(key))
 	if err != nil {
 		return err
 	}
 	if isShadow(c) {
 		return b.dryRunPlace(c, req)
 	}
-	hash := req.hash()
+	hash := req.Hash()
 	if s, ok, err := b.readKey(c.UserContext(), key); err != nil {
 		return err
 	} else if ok {
@@ -286,7 +213,7 @@ func replay(c *fiber.Ctx, s stored) error {
 
 // sameOrder reports whether a legacy order holds exactly the requested
 // customer and lines.
-func sameOrder(o acl.Order, r placeRequest) bool {
+func sameOrder(o acl.Order, r order.PlaceRequest) bool {
 	if o.CustomerID != r.CustomerID || len(o.Lines) != len(r.Items) {
 		return false
 	}
@@ -301,7 +228,7 @@ func sameOrder(o acl.Order, r placeRequest) bool {
 // dryRunPlace answers a shadowed POST /orders: every item is read from the
 // legacy (existence, price, stock) and the order is answered as it would be
 // placed, with a fresh id; nothing is written anywhere.
-func (b *Backend) dryRunPlace(c *fiber.Ctx, req placeRequest) error {
+func (b *Backend) dryRunPlace(c *fiber.Ctx, req order.PlaceRequest) error {
 	now := b.cfg.Now().UTC()
 	o := acl.Order{ID: uuid.NewString(), CustomerID: req.CustomerID, Status: acl.StatusPlaced, Currency: "EUR",
 		CreatedAt: now, UpdatedAt: now, Version: 1, Lines: make([]acl.OrderLine, 0, len(req.Items))}
@@ -510,16 +437,16 @@ type orderPage struct {
 // listOrders serves GET /api/v1/orders?customerId=: the customer's legacy
 // orders, newest (highest ord_no) first.
 func (b *Backend) listOrders(c *fiber.Ctx) error {
-	var vs []violation
+	var vs []apierr.Violation
 	customer := strings.Clone(c.Query("customerId"))
 	if strings.TrimSpace(customer) == "" || len(customer) > maxIDLength {
-		vs = append(vs, violation{Field: "customerId", Message: fmt.Sprintf("is required, 1 to %d characters", maxIDLength)})
+		vs = append(vs, apierr.Violation{Field: "customerId", Message: fmt.Sprintf("is required, 1 to %d characters", maxIDLength)})
 	}
 	limit := defaultOrderPage
 	if raw := c.Query("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxOrderPage {
-			vs = append(vs, violation{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", maxOrderPage)})
+			vs = append(vs, apierr.Violation{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", maxOrderPage)})
 		}
 		limit = n
 	}
@@ -529,12 +456,12 @@ func (b *Backend) listOrders(c *fiber.Ctx) error {
 		rest, ok := strings.CutPrefix(string(dec), orderCursorPre)
 		n, perr := strconv.ParseInt(rest, 10, 64)
 		if err != nil || !ok || perr != nil || n < 1 {
-			vs = append(vs, violation{Field: "cursor", Message: "is not a cursor this service issued"})
+			vs = append(vs, apierr.Violation{Field: "cursor", Message: "is not a cursor this service issued"})
 		}
 		before = n
 	}
 	if len(vs) > 0 {
-		return validationError(vs)
+		return apierr.Validation(vs)
 	}
 	page := orderPage{Items: []acl.Order{}}
 	if !digits(customer) || len(customer) > 32 {

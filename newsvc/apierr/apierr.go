@@ -181,3 +181,17 @@ func ValidRequestID(id string) bool {
 	}
 	return true
 }
+
+// Violation is one field that failed validation.
+type Violation struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Validation is the VALIDATION_FAILED error for vs (at least one): its
+// message names the first violation, its details list them all, so a
+// client can mark every bad field at once.
+func Validation(vs []Violation) *Error {
+	return New(CodeValidation, "%s %s", vs[0].Field, vs[0].Message).
+		WithDetails(map[string]any{"field": vs[0].Field, "violations": vs})
+}

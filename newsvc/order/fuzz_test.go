@@ -22,10 +22,10 @@ func FuzzPlaceRequest(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var req placeRequest
+		var req PlaceRequest
 		err := decodeJSON(body, "application/json", 4096, &req, true)
 		if err == nil {
-			err = req.validate()
+			err = req.Validate()
 		}
 		if err != nil {
 			var ae *apierr.Error

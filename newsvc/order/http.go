@@ -125,23 +125,13 @@ func (s *Service) rateLimit(c *fiber.Ctx) error {
 
 func isDryRun(c *fiber.Ctx) bool { return c.Get(shadowHeader) == "1" }
 
-// violation is one field that failed validation.
-type violation struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-func validationError(vs []violation) error {
-	return apierr.New(apierr.CodeValidation, "%s %s", vs[0].Field, vs[0].Message).
-		WithDetails(map[string]any{"field": vs[0].Field, "violations": vs})
-}
-
-// validate checks the request's shape and ranges; the Catalog checks the
-// rest (SKUs, currency, stock).
-func (r *placeRequest) validate() error {
-	var vs []violation
+// Validate checks the request's shape and ranges: the contract's rules,
+// which every server of POST /api/v1/orders applies (the ACL backend too).
+// The Catalog checks the rest (SKUs, currency, stock).
+func (r *PlaceRequest) Validate() error {
+	var vs []apierr.Violation
 	add := func(field, format string, args ...any) {
-		vs = append(vs, violation{Field: field, Message: fmt.Sprintf(format, args...)})
+		vs = append(vs, apierr.Violation{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	if strings.TrimSpace(r.CustomerID) == "" || len(r.CustomerID) > maxIDLength {
 		add("customerId", "must be 1 to %d characters", maxIDLength)
@@ -165,7 +155,7 @@ func (r *placeRequest) validate() error {
 		}
 	}
 	if len(vs) > 0 {
-		return validationError(vs)
+		return apierr.Validation(vs)
 	}
 	return nil
 }
@@ -204,14 +194,14 @@ func (s *Service) handlePlace(c *fiber.Ctx) error {
 		return apierr.New(apierr.CodeIdempotencyMissing, "send an Idempotency-Key header so that retries cannot place the order twice")
 	}
 	if !validKey(key) {
-		return validationError([]violation{{Field: idempotencyHdr, Message: fmt.Sprintf("must be 1 to %d printable ASCII characters", maxKeyLength)}})
+		return apierr.Validation([]apierr.Violation{{Field: idempotencyHdr, Message: fmt.Sprintf("must be 1 to %d printable ASCII characters", maxKeyLength)}})
 	}
 	key = strings.Clone(key)
-	var req placeRequest
+	var req PlaceRequest
 	if err := s.decodeBody(c, &req, true); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
+	if err := req.Validate(); err != nil {
 		return err
 	}
 	if isDryRun(c) {
@@ -271,16 +261,16 @@ func decodeCursor(s string) (int64, bool) {
 }
 
 func (s *Service) handleList(c *fiber.Ctx) error {
-	var vs []violation
+	var vs []apierr.Violation
 	customer := c.Query("customerId")
 	if strings.TrimSpace(customer) == "" || len(customer) > maxIDLength {
-		vs = append(vs, violation{Field: "customerId", Message: fmt.Sprintf("is required, 1 to %d characters", maxIDLength)})
+		vs = append(vs, apierr.Violation{Field: "customerId", Message: fmt.Sprintf("is required, 1 to %d characters", maxIDLength)})
 	}
 	limit := defaultPage
 	if raw := c.Query("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxPage {
-			vs = append(vs, violation{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", maxPage)})
+			vs = append(vs, apierr.Violation{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", maxPage)})
 		}
 		limit = n
 	}
@@ -288,12 +278,12 @@ func (s *Service) handleList(c *fiber.Ctx) error {
 	if raw := c.Query("cursor"); raw != "" {
 		seq, ok := decodeCursor(raw)
 		if !ok {
-			vs = append(vs, violation{Field: "cursor", Message: "is not a cursor this service issued"})
+			vs = append(vs, apierr.Violation{Field: "cursor", Message: "is not a cursor this service issued"})
 		}
 		before = seq
 	}
 	if len(vs) > 0 {
-		return validationError(vs)
+		return apierr.Validation(vs)
 	}
 	orders, next, err := listOrders(c.UserContext(), s.db.R, customer, before, limit)
 	if err != nil {

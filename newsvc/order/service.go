@@ -149,21 +149,21 @@ func (s *Service) pruneKeys(ctx context.Context) {
 	}
 }
 
-// placeRequest is the body of POST /api/v1/orders.
-type placeRequest struct {
+// PlaceRequest is the body of POST /api/v1/orders.
+type PlaceRequest struct {
 	CustomerID string        `json:"customerId"`
 	Currency   string        `json:"currency,omitempty"`
-	Items      []itemRequest `json:"items"`
+	Items      []PlaceItem `json:"items"`
 }
 
-type itemRequest struct {
+type PlaceItem struct {
 	Sku      string `json:"sku"`
 	Quantity int    `json:"quantity"`
 }
 
-// hash is the canonical hash of a request: the SHA-256 of its re-encoding,
+// Hash is the canonical hash of a request: the SHA-256 of its re-encoding,
 // so that whitespace and key order do not make "the same body" differ.
-func (r placeRequest) hash() string {
+func (r PlaceRequest) Hash() string {
 	b, _ := json.Marshal(r) // cannot fail: strings and ints only
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
@@ -180,8 +180,8 @@ func unavailable(err error) bool {
 // key waits (up to IdempotencyWait) for the owner to finish and then replays
 // its reply, so N identical concurrent requests make one order and N
 // identical responses.
-func (s *Service) placeOrder(ctx context.Context, req placeRequest, key, requestID string) (reply, error) {
-	hash := req.hash()
+func (s *Service) placeOrder(ctx context.Context, req PlaceRequest, key, requestID string) (reply, error) {
+	hash := req.Hash()
 	deadline := time.Now().Add(s.cfg.IdempotencyWait)
 	for {
 		// Read on the reader pool first: a finished or busy key needs no
@@ -246,7 +246,7 @@ func (s *Service) waitForKey(ctx context.Context, key string, deadline time.Time
 // Catalog, reserve stock line by line, then write the order, its event and
 // the idempotent reply in one transaction. Any failure releases what was
 // reserved and drops the claim, so nothing is half-written.
-func (s *Service) placeClaimed(ctx context.Context, req placeRequest, key, orderID, requestID string) (r reply, err error) {
+func (s *Service) placeClaimed(ctx context.Context, req PlaceRequest, key, orderID, requestID string) (r reply, err error) {
 	done := make(chan struct{})
 	s.mu.Lock()
 	s.inflight[key] = done
@@ -344,7 +344,7 @@ type itemProblem struct {
 // priceOrder validates every item against the Catalog and snapshots its
 // price. With checkStock (dry runs, which reserve nothing) it also compares
 // the quantity with the stock the Catalog reports.
-func (s *Service) priceOrder(ctx context.Context, req placeRequest, orderID, requestID string, checkStock bool) (Order, error) {
+func (s *Service) priceOrder(ctx context.Context, req PlaceRequest, orderID, requestID string, checkStock bool) (Order, error) {
 	o := Order{ID: orderID, CustomerID: req.CustomerID, Currency: req.Currency, Lines: make([]Line, 0, len(req.Items))}
 	var problems []itemProblem
 	for i, it := range req.Items {

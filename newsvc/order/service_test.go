@@ -193,10 +193,10 @@ func TestIdempotencyStaleClaimIsTakenOver(t *testing.T) {
 	h := startWithFake(t, func(c *Config) { c.IdempotencyLease = time.Minute })
 	h.catalog.add("A", 100, "EUR", 10)
 	body := orderBody("c1", "A", 1)
-	req := placeRequest{CustomerID: "c1", Items: []itemRequest{{Sku: "A", Quantity: 1}}}
+	req := PlaceRequest{CustomerID: "c1", Items: []PlaceItem{{Sku: "A", Quantity: 1}}}
 	// A process died holding the key two minutes ago, after reserving line A.
 	if _, err := h.svc.db.W.Exec(`INSERT INTO idempotency_keys (key, request_hash, order_id, state, claimed_at)
-		VALUES ('stale', ?, 'dead-order', 'pending', ?)`, req.hash(), formatTime(h.clock.Now().Add(-2*time.Minute))); err != nil {
+		VALUES ('stale', ?, 'dead-order', 'pending', ?)`, req.Hash(), formatTime(h.clock.Now().Add(-2*time.Minute))); err != nil {
 		t.Fatal(err)
 	}
 	h.catalog.mu.Lock()
@@ -218,9 +218,9 @@ func TestIdempotencyFreshClaimMakesDuplicateWait(t *testing.T) {
 	t.Parallel()
 	h := startWithFake(t, func(c *Config) { c.IdempotencyWait = 50 * time.Millisecond })
 	h.catalog.add("A", 100, "EUR", 10)
-	req := placeRequest{CustomerID: "c1", Items: []itemRequest{{Sku: "A", Quantity: 1}}}
+	req := PlaceRequest{CustomerID: "c1", Items: []PlaceItem{{Sku: "A", Quantity: 1}}}
 	if _, err := h.svc.db.W.Exec(`INSERT INTO idempotency_keys (key, request_hash, order_id, state, claimed_at)
-		VALUES ('busy', ?, 'other', 'pending', ?)`, req.hash(), formatTime(h.clock.Now())); err != nil {
+		VALUES ('busy', ?, 'other', 'pending', ?)`, req.Hash(), formatTime(h.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	res := h.place("busy", orderBody("c1", "A", 1))
