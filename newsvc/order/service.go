@@ -151,8 +151,8 @@ func (s *Service) pruneKeys(ctx context.Context) {
 
 // PlaceRequest is the body of POST /api/v1/orders.
 type PlaceRequest struct {
-	CustomerID string        `json:"customerId"`
-	Currency   string        `json:"currency,omitempty"`
+	CustomerID string      `json:"customerId"`
+	Currency   string      `json:"currency,omitempty"`
 	Items      []PlaceItem `json:"items"`
 }
 
