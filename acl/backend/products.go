@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"encoding/base64"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,16 +11,7 @@ import (
 
 	"github.com/ficus-gw/ficus/acl"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
-)
-
-// Pagination and validation rules of the catalog contract, mirrored so that
-// both sides refuse the same requests.
-const (
-	defaultProductPage = 20
-	maxProductPage     = 100
-	maxSKULen          = 64
-	maxCategoryLen     = 64
-	productCursorVer   = "c1"
+	"github.com/ficus-gw/ficus/newsvc/catalog"
 )
 
 // The deprecation of GET /api/v1/products, as the catalog service announces
@@ -30,11 +20,6 @@ var (
 	listV1DeprecatedAt = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	listV1SunsetAt     = time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
 )
-
-type fieldError struct {
-	Field   string `json:"field"`
-	Problem string `json:"problem"`
-}
 
 type productPage[T any] struct {
 	Items      []T     `json:"items"`
@@ -83,28 +68,11 @@ func (b *Backend) listProductsV2(c *fiber.Ctx) error {
 // cut. Cursors have the catalog service's format, so a client may switch
 // sides between pages.
 func (b *Backend) productPage(c *fiber.Ctx) ([]acl.Product, *string, error) {
-	limit := defaultProductPage
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > maxProductPage {
-			return nil, nil, apierr.New(apierr.CodeValidation, "limit must be an integer from 1 to %d", maxProductPage).
-				WithDetails(fieldError{"limit", "out of range"})
-		}
-		limit = n
+	q, err := catalog.ParseListQuery(c.Query("limit"), c.Query("cursor"), c.Query("category"))
+	if err != nil {
+		return nil, nil, err
 	}
-	category := c.Query("category")
-	if category != "" && !validCategory(category) {
-		return nil, nil, apierr.New(apierr.CodeValidation, "category must be 1-64 characters of a-z 0-9 -").
-			WithDetails(fieldError{"category", "invalid"})
-	}
-	after := ""
-	if raw := c.Query("cursor"); raw != "" {
-		var err error
-		if after, err = decodeProductCursor(raw, category); err != nil {
-			return nil, nil, err
-		}
-	}
-	category = strings.Clone(category)
+	limit, category, after := q.Limit, q.Category, q.After
 	kat := ""
 	if category != "" {
 		var ok bool
@@ -130,33 +98,15 @@ func (b *Backend) productPage(c *fiber.Ctx) ([]acl.Product, *string, error) {
 	var next *string
 	if len(all) > limit {
 		all = all[:limit]
-		cur := base64.RawURLEncoding.EncodeToString([]byte(productCursorVer + "\n" + category + "\n" + all[limit-1].SKU))
+		cur := catalog.EncodeCursor(all[limit-1].SKU, category)
 		next = &cur
 	}
 	return all, next, nil
 }
 
-func decodeProductCursor(raw, category string) (string, error) {
-	bad := apierr.New(apierr.CodeValidation, "cursor is not one this service issued; start again without it").
-		WithDetails(fieldError{"cursor", "invalid"})
-	dec, err := base64.RawURLEncoding.DecodeString(raw)
-	if err != nil {
-		return "", bad
-	}
-	parts := strings.Split(string(dec), "\n")
-	if len(parts) != 3 || parts[0] != productCursorVer || !validSKU(parts[2]) {
-		return "", bad
-	}
-	if parts[1] != category {
-		return "", apierr.New(apierr.CodeValidation, "cursor was issued for category %q; repeat that filter or start again", parts[1]).
-			WithDetails(fieldError{"cursor", "category mismatch"})
-	}
-	return parts[2], nil
-}
-
 func (b *Backend) getProduct(c *fiber.Ctx) error {
 	sku := strings.Clone(c.Params("sku"))
-	if !validSKU(sku) || !acl.ValidArtNr(sku) {
+	if !catalog.ValidSKU(sku) || !acl.ValidArtNr(sku) {
 		// Not a shape the legacy can hold: no such product, as the
 		// catalog would say for any SKU it does not have.
 		return apierr.New(apierr.CodeNotFound, "no product with SKU %q", sku)
@@ -181,30 +131,4 @@ func (b *Backend) legacyError(c *fiber.Ctx, op acl.Op, err error) error {
 		b.log.Error("legacy call failed", "op", string(op), "err", err, "request_id", apierr.RequestID(c))
 	}
 	return ae
-}
-
-func validSKU(s string) bool {
-	if len(s) == 0 || len(s) > maxSKULen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-func validCategory(s string) bool {
-	if len(s) == 0 || len(s) > maxCategoryLen || s[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-') {
-			return false
-		}
-	}
-	return true
 }

@@ -141,30 +141,51 @@ func (s *Service) listProductsV2(c *fiber.Ctx) error {
 	return c.JSON(page[productV2]{Items: out, NextCursor: next})
 }
 
+// ListQuery is a validated request for one page of GET /api/v1/products.
+type ListQuery struct {
+	// Limit is the page size, 1 to 100.
+	Limit int
+	// Category filters by category; empty means every category.
+	Category string
+	// After is the last SKU of the previous page; empty on the first page.
+	After string
+}
+
+// ParseListQuery validates the list parameters as the contract defines
+// them (limit, cursor, category). Every server of the contract uses it, so
+// a client can switch sides between pages: cursors have one format.
+func ParseListQuery(limit, cursor, category string) (ListQuery, error) {
+	q := ListQuery{Limit: defaultPageSize, Category: strings.Clone(category)}
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
+		if err != nil || n < 1 || n > maxPageSize {
+			return q, apierr.New(apierr.CodeValidation, "limit must be an integer from 1 to %d", maxPageSize).
+				WithDetails(fieldError{"limit", "out of range"})
+		}
+		q.Limit = n
+	}
+	if category != "" && !validCategory(category) {
+		return q, apierr.New(apierr.CodeValidation, "category must be 1-64 characters of a-z 0-9 -").
+			WithDetails(fieldError{"category", "invalid"})
+	}
+	if cursor != "" {
+		after, err := decodeCursor(cursor, category)
+		if err != nil {
+			return q, err
+		}
+		q.After = after
+	}
+	return q, nil
+}
+
 // listPage reads limit, cursor and category and returns one page of
 // products and the cursor of the next (nil on the last page).
 func (s *Service) listPage(c *fiber.Ctx) ([]Product, *string, error) {
-	limit := defaultPageSize
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > maxPageSize {
-			return nil, nil, apierr.New(apierr.CodeValidation, "limit must be an integer from 1 to %d", maxPageSize).
-				WithDetails(fieldError{"limit", "out of range"})
-		}
-		limit = n
+	q, err := ParseListQuery(c.Query("limit"), c.Query("cursor"), c.Query("category"))
+	if err != nil {
+		return nil, nil, err
 	}
-	category := c.Query("category")
-	if category != "" && !validCategory(category) {
-		return nil, nil, apierr.New(apierr.CodeValidation, "category must be 1-64 characters of a-z 0-9 -").
-			WithDetails(fieldError{"category", "invalid"})
-	}
-	after := ""
-	if raw := c.Query("cursor"); raw != "" {
-		var err error
-		if after, err = decodeCursor(raw, category); err != nil {
-			return nil, nil, err
-		}
-	}
+	limit, category, after := q.Limit, q.Category, q.After
 	// One extra row tells whether another page exists without a COUNT.
 	items, err := listProducts(c.UserContext(), s.db.R, after, category, limit+1)
 	if err != nil {
@@ -173,7 +194,7 @@ func (s *Service) listPage(c *fiber.Ctx) ([]Product, *string, error) {
 	var next *string
 	if len(items) > limit {
 		items = items[:limit]
-		cur := encodeCursor(items[limit-1].SKU, category)
+		cur := EncodeCursor(items[limit-1].SKU, category)
 		next = &cur
 	}
 	return items, next, nil
@@ -183,9 +204,9 @@ func (s *Service) listPage(c *fiber.Ctx) ([]Product, *string, error) {
 // misreading old ones.
 const cursorVersion = "c1"
 
-// encodeCursor makes the opaque cursor after sku. It embeds the category
+// EncodeCursor makes the opaque cursor after sku. It embeds the category
 // filter so that a cursor cannot silently be reused with another filter.
-func encodeCursor(sku, category string) string {
+func EncodeCursor(sku, category string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + "\n" + category + "\n" + sku))
 }
 
@@ -197,7 +218,7 @@ func decodeCursor(raw, category string) (string, error) {
 		return "", bad
 	}
 	parts := strings.Split(string(b), "\n")
-	if len(parts) != 3 || parts[0] != cursorVersion || !validSKU(parts[2]) {
+	if len(parts) != 3 || parts[0] != cursorVersion || !ValidSKU(parts[2]) {
 		return "", bad
 	}
 	if parts[1] != category {
@@ -209,7 +230,7 @@ func decodeCursor(raw, category string) (string, error) {
 
 func skuParam(c *fiber.Ctx) (string, error) {
 	sku := c.Params("sku")
-	if !validSKU(sku) {
+	if !ValidSKU(sku) {
 		return "", apierr.New(apierr.CodeNotFound, "no product with SKU %q", sku)
 	}
 	return strings.Clone(sku), nil
@@ -235,7 +256,7 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 
 func (s *Service) putProduct(c *fiber.Ctx) error {
 	sku := c.Params("sku")
-	if !validSKU(sku) {
+	if !ValidSKU(sku) {
 		return apierr.New(apierr.CodeValidation, "SKU must be 1-64 characters of A-Z a-z 0-9 . _ -").
 			WithDetails(fieldError{"sku", "invalid"})
 	}

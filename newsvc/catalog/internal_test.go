@@ -51,7 +51,7 @@ func TestEventAndStateShareTheTransaction(t *testing.T) {
 
 func TestCursorRoundTripAndTamper(t *testing.T) {
 	t.Parallel()
-	c := encodeCursor("ART-1001", "lamps")
+	c := EncodeCursor("ART-1001", "lamps")
 	if strings.Contains(c, "ART") {
 		t.Errorf("cursor %q exposes the sku: clients must not build cursors", c)
 	}

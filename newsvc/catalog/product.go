@@ -200,7 +200,8 @@ func (in stockAdjustmentInput) validate() (adjustment, error) {
 	return a, nil
 }
 
-func validSKU(s string) bool {
+// ValidSKU reports whether s has the contract's SKU shape.
+func ValidSKU(s string) bool {
 	if len(s) == 0 || len(s) > maxSKULen {
 		return false
 	}
