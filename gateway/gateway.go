@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sony/gobreaker/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // Response headers the gateway adds to every proxied answer.
@@ -74,9 +75,10 @@ type Options struct {
 
 // LegacyHits records that the legacy side served a route. Hit runs on the
 // request path, before the handler returns: it must be cheap and must not
-// keep c or anything c returns.
+// keep c or anything c returns. at is when the answer was complete, by the
+// gateway's clock (Options.Now).
 type LegacyHits interface {
-	Hit(route int, c *fiber.Ctx)
+	Hit(route int, c *fiber.Ctx, at time.Time)
 }
 
 // Gateway is the proxy. Create it with New and run it with Serve.
@@ -100,9 +102,12 @@ type Gateway struct {
 	dial     func(upstream, addr string) (net.Conn, error)
 	shadow   *shadow.Shadow
 	hits     LegacyHits
-	// tokenHeader carries the override token (routing.override.tokenHeader);
-	// it is removed before forwarding.
-	tokenHeader string
+	// tokenHeader carries the override token (routing.override.tokenHeader),
+	// in canonical form; it is removed before forwarding.
+	tokenHeader []byte
+	// fakeNow is Options.Now when set: the clock of tests. Nil: the
+	// request's own clock readings serve as "now".
+	fakeNow func() time.Time
 }
 
 // routeState is everything the hot path needs about one route.
@@ -131,7 +136,10 @@ func New(opts Options) (*Gateway, error) {
 		return nil, errors.New("gateway: Options.Registry is required")
 	}
 	g := &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, decider: opts.Decider, dial: opts.Dial, hits: opts.LegacyHits,
-		stream: cfg.Limits.StreamResponseThresholdBytes, tokenHeader: cfg.Routing.Override.TokenHeader}
+		stream: cfg.Limits.StreamResponseThresholdBytes, fakeNow: opts.Now}
+	if h := cfg.Routing.Override.TokenHeader; h != "" {
+		g.tokenHeader = fasthttp.AppendNormalizedHeaderKey(nil, h)
+	}
 	if g.log == nil {
 		g.log = slog.Default()
 	}

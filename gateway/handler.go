@@ -35,7 +35,12 @@ type exchange struct {
 // errorHandler writes; everything else about the request is recorded in
 // finish.
 func (g *Gateway) handle(c *fiber.Ctx) (err error) {
-	start := time.Now()
+	// fasthttp read the clock when the request's headers were in; reading
+	// it again would only cost time.
+	start := c.Context().Time()
+	if start.IsZero() {
+		start = time.Now()
+	}
 	g.m.inFlight.Inc()
 	var idBuf [requestIDMax]byte
 	rid := g.ids.requestID(c, idBuf[:0])
@@ -54,7 +59,7 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 		g.m.inFlight.Dec()
 	}()
 	req := &c.Request().Header
-	req.SetBytesV(apierr.RequestIDHeader, rid)
+	req.SetCanonical(keyRequestID, rid)
 
 	if len(req.Host()) == 0 {
 		return errMissingHost
@@ -83,7 +88,7 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	if rs.ups[decide.New] != nil {
 		// The header's copy, not rid: handing the stack buffer to an
 		// interface method would move it to the heap on every request.
-		d := g.decider.Decide(c, x.ri, utils.UnsafeString(req.Peek(apierr.RequestIDHeader)))
+		d := g.decider.Decide(c, x.ri, utils.UnsafeString(req.PeekCanonical(keyRequestID)))
 		x.backend, x.reason = d.Backend, d.Reason
 		if x.backend > decide.New || int(x.reason) >= numReasons { // a buggy Decider must not index out of range
 			x.backend, x.reason = decide.Legacy, decide.ReasonError
@@ -142,8 +147,8 @@ func (g *Gateway) prepare(c *fiber.Ctx, path []byte) {
 	}
 	proxy.SetForwarded(&r.Header, proxy.Forwarded{Peer: peer, Trusted: g.trust.Contains(peer), Proto: proto}, r.Header.Host())
 	// The override token is the gateway's secret; upstreams never see it.
-	if g.tokenHeader != "" {
-		r.Header.Del(g.tokenHeader)
+	if len(g.tokenHeader) > 0 && len(r.Header.PeekCanonical(g.tokenHeader)) > 0 {
+		r.Header.DelBytes(g.tokenHeader)
 	}
 	uri := r.URI()
 	uri.SetPathBytes(path)
@@ -257,12 +262,19 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 		e, _ := toError(err)
 		status = e.Status
 	}
-	elapsed := time.Since(start)
+	// One clock reading serves the duration, the per-second stats and the
+	// retirement tracker.
+	end := time.Now()
+	elapsed := end.Sub(start)
+	at := end
+	if g.fakeNow != nil {
+		at = g.fakeNow()
+	}
 	g.m.request(x.ri, x.backend, x.method, status, rs.name)
 	g.m.perRoute[x.ri].duration[x.backend].Observe(elapsed.Seconds())
-	sec := g.now().Unix()
+	sec := at.Unix()
 	if x.backend == decide.Legacy && g.hits != nil {
-		g.hits.Hit(x.ri, c)
+		g.hits.Hit(x.ri, c, at)
 	}
 	st := &rs.stats[x.backend]
 	st.reqs.add(sec)

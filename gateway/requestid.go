@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -33,7 +32,7 @@ func newIDSource() (*idSource, error) {
 // requestID appends to dst the request's id: the inbound X-Request-Id when
 // it is valid (1-128 of [A-Za-z0-9._-]), otherwise a fresh one.
 func (s *idSource) requestID(c *fiber.Ctx, dst []byte) []byte {
-	if in := c.Request().Header.Peek(apierr.RequestIDHeader); validID(in) {
+	if in := c.Request().Header.PeekCanonical(keyRequestID); validID(in) {
 		return append(dst, in...)
 	}
 	dst = append(dst, s.prefix[:]...)

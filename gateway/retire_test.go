@@ -42,7 +42,7 @@ func TestRetirementReportThroughTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := start(t, cfg, func(o *Options) { o.LegacyHits = tr })
+	g := start(t, cfg, func(o *Options) { o.LegacyHits = tr; o.Now = clock })
 
 	get := func(path, ua string) {
 		t.Helper()

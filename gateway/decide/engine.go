@@ -19,6 +19,7 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/open-feature/go-sdk/openfeature/isolated"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ficus-gw/ficus/config"
 )
@@ -98,13 +99,16 @@ type Engine struct {
 	byName map[string]int
 	writeM sync.Mutex // serialises SetCanary/Pin/Resume so "from" is exact
 
-	userHeader   string
+	// Header names are kept in fasthttp's canonical form, so the hot path
+	// reads them with PeekCanonical instead of normalising the name on
+	// every request (incoming names are canonicalised once, when parsed).
+	userHeader   []byte
 	userCookie   string
 	userJWTSub   bool
-	ctxHeaders   []string // request header names
+	ctxHeaders   [][]byte // request header names
 	ctxAttrs     []string // their evaluation-context attribute names
-	ovHeader     string
-	ovToken      string
+	ovHeader     []byte
+	ovToken      []byte
 	ovTokenSums  [][sha256.Size]byte
 	ovTrusted    []netip.Prefix
 	seed         maphash.Seed
@@ -139,11 +143,11 @@ func NewEngine(cfg *config.Config, provider openfeature.FeatureProvider, reg pro
 	e := &Engine{
 		routes:     make([]route, len(cfg.Routes)+1),
 		byName:     make(map[string]int, len(cfg.Routes)+1),
-		userHeader: rt.UserKey.Header,
+		userHeader: canonical(rt.UserKey.Header),
 		userCookie: rt.UserKey.Cookie,
 		userJWTSub: rt.UserKey.JWTSub,
-		ovHeader:   rt.Override.Header,
-		ovToken:    rt.Override.TokenHeader,
+		ovHeader:   canonical(rt.Override.Header),
+		ovToken:    canonical(rt.Override.TokenHeader),
 		seed:       maphash.MakeSeed(),
 		flushed:    make(chan struct{}, 1),
 		cacheHit:   m.cacheLookups.WithLabelValues("hit"),
@@ -152,7 +156,7 @@ func NewEngine(cfg *config.Config, provider openfeature.FeatureProvider, reg pro
 		log:        log,
 	}
 	for _, h := range rt.ContextHeaders {
-		e.ctxHeaders = append(e.ctxHeaders, h)
+		e.ctxHeaders = append(e.ctxHeaders, canonical(h))
 		e.ctxAttrs = append(e.ctxAttrs, strings.ToLower(h))
 	}
 	for _, t := range rt.Override.Tokens {
@@ -315,7 +319,10 @@ func (e *Engine) Decide(c *fiber.Ctx, route int, requestID string) Decision {
 // request carries a valid token or comes from a trusted network. A header
 // that is present but not honoured is counted and otherwise ignored.
 func (e *Engine) override(c *fiber.Ctx, r *route, requestID string) (Decision, bool) {
-	v := c.Request().Header.Peek(e.ovHeader)
+	if len(e.ovHeader) == 0 {
+		return Decision{}, false
+	}
+	v := c.Request().Header.PeekCanonical(e.ovHeader)
 	if len(v) == 0 {
 		return Decision{}, false
 	}
@@ -331,7 +338,7 @@ func (e *Engine) override(c *fiber.Ctx, r *route, requestID string) (Decision, b
 }
 
 func (e *Engine) overrideAllowed(c *fiber.Ctx) bool {
-	if tok := c.Request().Header.Peek(e.ovToken); len(tok) > 0 && len(e.ovTokenSums) > 0 {
+	if tok := c.Request().Header.PeekCanonical(e.ovToken); len(tok) > 0 && len(e.ovTokenSums) > 0 {
 		// Comparing digests keeps the compare constant-time in the token's
 		// length too; every token is compared so timing says nothing about
 		// which one (if any) matched.
@@ -451,4 +458,13 @@ func (st *liveState) setCanary(percent float64, hasNew bool) error {
 	st.pub.Canary = percent
 	st.threshold = uint32(math.Round(percent * bucketsPerPercent))
 	return nil
+}
+
+// canonical returns a header name in fasthttp's canonical form
+// ("x-user-id" -> "X-User-Id"); nil for "" (not configured).
+func canonical(name string) []byte {
+	if name == "" {
+		return nil
+	}
+	return fasthttp.AppendNormalizedHeaderKey(nil, name)
 }

@@ -74,9 +74,16 @@ func NewProvider(cfg config.Flags, log *slog.Logger) (openfeature.FeatureProvide
 }
 
 // flagCacheSlots is the number of cached flag answers (a power of two). A
-// slot is 8 bytes, so the cache costs 512 KiB per Engine; colliding
-// contexts evict each other and are simply evaluated again.
+// slot is 8 bytes, so the cache costs 512 KiB per Engine.
 const flagCacheSlots = 1 << 16
+
+// flagCacheWays is how many slots a fingerprint may use. A direct-mapped
+// table (one way) thrashes: among 1,000 active users about 15 pairs share a
+// slot and evict each other on every request, each miss costing a full
+// provider evaluation. Four ways make such conflicts vanishingly rare for
+// working sets far below flagCacheSlots, for at most three extra loads of
+// the same cache line.
+const flagCacheWays = 4
 
 // Cached answers, stored in the low two bits of a slot (0 = empty slot).
 const (
@@ -86,7 +93,7 @@ const (
 	answerError // never cached
 )
 
-// flagTable is a direct-mapped cache from an evaluation-context
+// flagTable is a set-associative cache from an evaluation-context
 // fingerprint to an answer. Each slot holds the fingerprint's upper 62 bits
 // and the answer in one atomic word, so lookups are lock-free and
 // allocation-free, and a torn entry cannot exist. Dropping the cache swaps
@@ -94,23 +101,45 @@ const (
 // old table, so a stale answer never survives a configuration change.
 type flagTable struct {
 	slots []atomic.Uint64
-	mask  uint64
+	mask  uint64 // selects a set: the index of its first slot
 }
 
 func newFlagTable(n int) *flagTable {
-	return &flagTable{slots: make([]atomic.Uint64, n), mask: uint64(n - 1)}
+	return &flagTable{slots: make([]atomic.Uint64, n), mask: uint64(n-1) &^ (flagCacheWays - 1)}
+}
+
+// set returns the flagCacheWays slots fp may occupy (adjacent, so one
+// cache line holds them all).
+func (t *flagTable) set(fp uint64) []atomic.Uint64 {
+	i := fp & t.mask
+	return t.slots[i : i+flagCacheWays : i+flagCacheWays]
 }
 
 func (t *flagTable) get(fp uint64) (uint8, bool) {
-	v := t.slots[fp&t.mask].Load()
-	if v != 0 && v&^3 == fp&^3 {
-		return uint8(v & 3), true
+	set := t.set(fp)
+	for i := range set {
+		if v := set[i].Load(); v != 0 && v&^3 == fp&^3 {
+			return uint8(v & 3), true
+		}
 	}
 	return 0, false
 }
 
+// put stores answer for fp: over fp's own entry if it has one, else in an
+// empty slot, else over the slot chosen by fp's middle bits (a cheap
+// pseudo-random victim; concurrent puts may race, and either answer is a
+// correct one).
 func (t *flagTable) put(fp uint64, answer uint8) {
-	t.slots[fp&t.mask].Store(fp&^3 | uint64(answer))
+	set := t.set(fp)
+	victim := &set[(fp>>32)&(flagCacheWays-1)]
+	for i := range set {
+		v := set[i].Load()
+		if v&^3 == fp&^3 || v == 0 {
+			victim = &set[i]
+			break
+		}
+	}
+	victim.Store(fp&^3 | uint64(answer))
 }
 
 // fingerprint hashes everything that goes into a route's evaluation
@@ -125,7 +154,7 @@ func (e *Engine) fingerprint(c *fiber.Ctx, r *route, key []byte) uint64 {
 	writeField(&h, c.Method())
 	writeFieldBytes(&h, key)
 	for _, name := range e.ctxHeaders {
-		writeFieldBytes(&h, c.Request().Header.Peek(name))
+		writeFieldBytes(&h, c.Request().Header.PeekCanonical(name))
 	}
 	return h.Sum64()
 }
@@ -169,7 +198,7 @@ func (e *Engine) evaluate(c *fiber.Ctx, r *route, key []byte, requestID string) 
 	attrs["route"] = r.name
 	attrs["method"] = strings.Clone(c.Method())
 	for i, name := range e.ctxHeaders {
-		if v := c.Request().Header.Peek(name); len(v) > 0 {
+		if v := c.Request().Header.PeekCanonical(name); len(v) > 0 {
 			attrs[e.ctxAttrs[i]] = string(v)
 		}
 	}

@@ -223,3 +223,60 @@ func TestNewProvider(t *testing.T) {
 		})
 	}
 }
+
+// A thousand active users all stay cached: after one request each, a
+// second round costs the provider nothing. (A direct-mapped cache failed
+// this: a few users always shared a slot and evicted each other.)
+func TestFlagCacheHoldsEveryActiveUser(t *testing.T) {
+	t.Parallel()
+	var evals atomic.Int64
+	p := memprovider.NewInMemoryProvider(map[string]memprovider.InMemoryFlag{
+		"beta-route": betaFlag([]string{"user-7"}, nil, &evals),
+	})
+	cfg := testConfig()
+	e, _ := newTestEngine(t, cfg, p)
+	app := fiber.New()
+	route := routeIndex(t, cfg, "beta")
+	const users = 1000
+	for i := range users {
+		decideOne(e, app, route, "r", user(fmt.Sprintf("user-%d", i)))
+	}
+	if n := evals.Load(); n != users {
+		t.Fatalf("first round: %d provider evaluations, want %d (one per user)", n, users)
+	}
+	for round := range 3 {
+		for i := range users {
+			d := decideOne(e, app, route, "r", user(fmt.Sprintf("user-%d", i)))
+			if i == 7 && d != (Decision{New, ReasonFlag}) {
+				t.Fatalf("round %d: user-7 got %v from the cache, want new/flag", round, d)
+			}
+		}
+	}
+	if n := evals.Load() - users; n != 0 {
+		t.Fatalf("3 more rounds over the same %d users cost %d provider evaluations, want 0", users, n)
+	}
+}
+
+// Header names in the configuration match whatever their case, as HTTP
+// field names do.
+func TestConfiguredHeaderNamesMatchInAnyCase(t *testing.T) {
+	t.Parallel()
+	var evals atomic.Int64
+	p := memprovider.NewInMemoryProvider(map[string]memprovider.InMemoryFlag{
+		"beta-route": betaFlag([]string{"alice"}, nil, &evals),
+	})
+	cfg := testConfig(func(c *config.Config) {
+		c.Routing.UserKey.Header = "x-USER-id"
+		c.Routing.Override.Header = "x-ficus-BACKEND"
+		c.Routing.Override.TokenHeader = "X-FICUS-OVERRIDE-TOKEN"
+	})
+	e, _ := newTestEngine(t, cfg, p)
+	app := fiber.New()
+	if d := decideOne(e, app, routeIndex(t, cfg, "beta"), "r", request{headers: map[string]string{"x-user-id": "alice"}}); d != (Decision{New, ReasonFlag}) {
+		t.Fatalf("user key from a lower-case header: %v, want new/flag", d)
+	}
+	ov := request{headers: map[string]string{"X-Ficus-Backend": "new", "x-ficus-override-token": testOverrideToken}}
+	if d := decideOne(e, app, routeIndex(t, cfg, "catalog"), "r", ov); d != (Decision{New, ReasonOverride}) {
+		t.Fatalf("override: %v, want new/override", d)
+	}
+}

@@ -12,6 +12,8 @@ import (
 // its request id): bucketing must not cost more than a small stack buffer.
 const maxJWTPayload = 2048
 
+var keyAuthorization = []byte(fiber.HeaderAuthorization)
+
 // userKey returns the request's sticky user key from the configured header
 // or cookie, first hit wins. When neither is present and JWT subjects are
 // enabled it returns the bearer token instead, for the caller to decode into
@@ -19,8 +21,8 @@ const maxJWTPayload = 2048
 // the handler.
 func (e *Engine) userKey(c *fiber.Ctx) (key, bearer []byte) {
 	h := &c.Request().Header
-	if e.userHeader != "" {
-		if v := h.Peek(e.userHeader); len(v) > 0 {
+	if len(e.userHeader) > 0 {
+		if v := h.PeekCanonical(e.userHeader); len(v) > 0 {
 			return v, nil
 		}
 	}
@@ -30,7 +32,7 @@ func (e *Engine) userKey(c *fiber.Ctx) (key, bearer []byte) {
 		}
 	}
 	if e.userJWTSub {
-		auth := h.Peek(fiber.HeaderAuthorization)
+		auth := h.PeekCanonical(keyAuthorization)
 		if len(auth) > 7 && bytes.EqualFold(auth[:7], []byte("Bearer ")) {
 			return nil, bytes.TrimSpace(auth[7:])
 		}

@@ -196,7 +196,7 @@ type Forwarded struct {
 func SetForwarded(h *fasthttp.RequestHeader, f Forwarded, host []byte) {
 	var buf [256]byte
 	if f.Trusted {
-		if prev := h.Peek("X-Forwarded-For"); len(prev) > 0 && len(prev) < len(buf)-64 {
+		if prev := h.PeekCanonical(keyXFF); len(prev) > 0 && len(prev) < len(buf)-64 {
 			b := append(buf[:0], prev...)
 			b = append(b, ", "...)
 			b = f.Peer.AppendTo(b)
@@ -204,15 +204,17 @@ func SetForwarded(h *fasthttp.RequestHeader, f Forwarded, host []byte) {
 		} else {
 			h.SetCanonical(keyXFF, f.Peer.AppendTo(buf[:0]))
 		}
-		if len(h.Peek("X-Forwarded-Proto")) == 0 {
+		if len(h.PeekCanonical(keyXFP)) == 0 {
 			h.SetCanonical(keyXFP, protoBytes(f.Proto))
 		}
-		if len(h.Peek("X-Forwarded-Host")) == 0 {
+		if len(h.PeekCanonical(keyXFH)) == 0 {
 			h.SetCanonical(keyXFH, host)
 		}
 		return
 	}
-	h.Del("Forwarded")
+	if len(h.PeekCanonical(keyForwarded)) > 0 { // deleting costs a normalisation and a scan
+		h.DelBytes(keyForwarded)
+	}
 	// SetCanonical: the names are constants in canonical form, so fasthttp
 	// need not normalise them on every request.
 	h.SetCanonical(keyXFF, f.Peer.AppendTo(buf[:0]))
@@ -221,11 +223,12 @@ func SetForwarded(h *fasthttp.RequestHeader, f Forwarded, host []byte) {
 }
 
 var (
-	keyXFF     = []byte("X-Forwarded-For")
-	keyXFP     = []byte("X-Forwarded-Proto")
-	keyXFH     = []byte("X-Forwarded-Host")
-	protoHTTP  = []byte("http")
-	protoHTTPS = []byte("https")
+	keyXFF       = []byte("X-Forwarded-For")
+	keyXFP       = []byte("X-Forwarded-Proto")
+	keyXFH       = []byte("X-Forwarded-Host")
+	keyForwarded = []byte("Forwarded")
+	protoHTTP    = []byte("http")
+	protoHTTPS   = []byte("https")
 )
 
 // protoBytes returns the scheme as bytes without allocating for the two

@@ -61,13 +61,11 @@ func (t *Tracker) Report(window time.Duration) Report {
 		default:
 			rr.Status = StatusReady
 		}
-		rs.mu.RLock()
-		for id, cs := range rs.callers {
+		for id, cs := range *rs.callers.Load() {
 			if last := cs.last.Load(); last > cut {
 				rr.Callers = append(rr.Callers, Caller{ID: id, Hits: cs.hits.Load(), LastSeen: time.Unix(0, last).UTC()})
 			}
 		}
-		rs.mu.RUnlock()
 		sort.Slice(rr.Callers, func(i, j int) bool {
 			if !rr.Callers[i].LastSeen.Equal(rr.Callers[j].LastSeen) {
 				return rr.Callers[i].LastSeen.After(rr.Callers[j].LastSeen)
@@ -103,7 +101,7 @@ func (t *Tracker) Flush(ctx context.Context) error {
 		}
 		rr := routeRow{name: rs.name, last: rs.last.Load()}
 		rs.mu.Lock()
-		for id, cs := range rs.callers {
+		for id, cs := range *rs.callers.Load() {
 			if hits := cs.hits.Load(); hits > cs.flushed {
 				rr.callers = append(rr.callers, callerRow{id, hits - cs.flushed, cs.last.Load()})
 				cs.flushed = hits
@@ -138,7 +136,7 @@ func (t *Tracker) Flush(ctx context.Context) error {
 			rs.dirty.Store(true)
 			rs.mu.Lock()
 			for _, c := range r.callers {
-				if cs := rs.callers[c.caller]; cs != nil {
+				if cs := (*rs.callers.Load())[c.caller]; cs != nil {
 					cs.flushed -= c.add
 				}
 			}

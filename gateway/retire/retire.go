@@ -26,6 +26,7 @@ import (
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 )
 
 // MetricLastHit is the Unix time of each route's last legacy hit.
@@ -64,11 +65,13 @@ type callerStat struct {
 }
 
 type routeState struct {
-	name    string
-	last    atomic.Int64 // Unix ns of the last legacy hit; 0 = none
-	dirty   atomic.Bool
-	mu      sync.RWMutex // guards the callers map (and callerStat.flushed)
-	callers map[string]*callerStat
+	name  string
+	last  atomic.Int64 // Unix ns of the last legacy hit; 0 = none
+	dirty atomic.Bool
+	// callers is replaced, never modified, so that Hit reads it without a
+	// lock; mu serialises the writers (and guards callerStat.flushed).
+	mu      sync.Mutex
+	callers atomic.Pointer[map[string]*callerStat]
 	gauge   prometheus.GaugeFunc // MetricLastHit{route}
 }
 
@@ -80,7 +83,9 @@ type Tracker struct {
 	db     *sqlitedb.DB
 	now    func() time.Time
 	log    *slog.Logger
-	since  time.Time
+	// callerHeader is cfg.CallerHeader in canonical form (PeekCanonical).
+	callerHeader []byte
+	since        time.Time
 }
 
 // Options are a Tracker's dependencies.
@@ -117,9 +122,11 @@ func New(ctx context.Context, o Options) (*Tracker, error) {
 	if err := o.DB.Migrate(ctx, migrations); err != nil {
 		return nil, err
 	}
-	t := &Tracker{cfg: o.Config, db: o.DB, now: o.Now, log: o.Logger, byName: map[string]*routeState{}}
+	t := &Tracker{cfg: o.Config, db: o.DB, now: o.Now, log: o.Logger, byName: map[string]*routeState{},
+		callerHeader: fasthttp.AppendNormalizedHeaderKey(nil, o.Config.CallerHeader)}
 	for _, name := range o.Routes {
-		rs := &routeState{name: name, callers: map[string]*callerStat{}}
+		rs := &routeState{name: name}
+		rs.callers.Store(&map[string]*callerStat{})
 		// Read at scrape time from the stamp Hit already keeps: the
 		// request path pays no extra store for the metric.
 		rs.gauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -183,49 +190,78 @@ func (t *Tracker) load(ctx context.Context) error {
 			cs := &callerStat{flushed: hits}
 			cs.hits.Store(hits)
 			cs.last.Store(last)
-			rs.callers[caller] = cs
+			(*rs.callers.Load())[caller] = cs // New has not returned: no reader yet
 		}
 	}
 	return rows.Err()
 }
 
 // Hit records that the legacy side served route (an index into the routes
-// given to New) for the caller c identifies. It must be called before the
-// handler returns: it reads c.
-func (t *Tracker) Hit(route int, c *fiber.Ctx) {
+// given to New) at time at, for the caller c identifies. It must be called
+// before the handler returns: it reads c. at comes from the caller, which
+// has already read the clock for the request.
+func (t *Tracker) Hit(route int, c *fiber.Ctx, at time.Time) {
 	if t == nil || route < 0 || route >= len(t.routes) {
 		return
 	}
 	rs := t.routes[route]
-	now := t.now().UnixNano()
-	rs.last.Store(now)
-	rs.dirty.Store(true)
+	now := at.UnixNano()
 	var buf [64]byte
 	key := t.callerKey(c, buf[:0])
-	// Known callers (nearly every request) take only the read lock: many
-	// requests of one route record in parallel without parking.
-	rs.mu.RLock()
-	cs := rs.callers[string(key)] // no allocation: the compiler elides the conversion in a lookup
-	if cs == nil && len(rs.callers) >= t.cfg.MaxCallers {
-		cs = rs.callers[OtherCallers] // a full table: the rest share one entry
+	callers := *rs.callers.Load()
+	cs := callers[string(key)] // no allocation: the compiler elides the conversion in a lookup
+	if cs == nil && len(callers) >= t.cfg.MaxCallers {
+		cs = callers[OtherCallers] // a full table: the rest share one entry
 	}
-	rs.mu.RUnlock()
 	if cs == nil {
-		rs.mu.Lock()
-		if cs = rs.callers[string(key)]; cs == nil {
-			k := OtherCallers
-			if len(rs.callers) < t.cfg.MaxCallers {
-				k = string(key) // a copy: key may alias fasthttp's buffers
-			}
-			if cs = rs.callers[k]; cs == nil {
-				cs = &callerStat{}
-				rs.callers[k] = cs
-			}
-		}
-		rs.mu.Unlock()
+		cs = t.addCaller(rs, key)
 	}
 	cs.hits.Add(1)
-	cs.last.Store(now)
+	stamp(&cs.last, now)
+	stamp(&rs.last, now)
+	// Marked last: a Flush that clears the mark after this point reads the
+	// counts above.
+	if !rs.dirty.Load() {
+		rs.dirty.Store(true)
+	}
+}
+
+// stampResolution is how far a last-seen time must move before Hit stores
+// it. Skipping smaller moves spares every request a write to a cache line
+// that all CPUs share; a report cannot tell a millisecond.
+const stampResolution = int64(time.Millisecond)
+
+// stamp moves a last-seen time forward to now.
+func stamp(v *atomic.Int64, now int64) {
+	if now-v.Load() >= stampResolution {
+		v.Store(now)
+	}
+}
+
+// addCaller returns key's entry, creating it (or falling back to
+// OtherCallers once MaxCallers are known) by replacing the map.
+func (t *Tracker) addCaller(rs *routeState, key []byte) *callerStat {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	old := *rs.callers.Load()
+	if cs := old[string(key)]; cs != nil {
+		return cs
+	}
+	k := OtherCallers
+	if len(old) < t.cfg.MaxCallers {
+		k = string(key) // a copy: key may alias fasthttp's buffers
+	}
+	if cs := old[k]; cs != nil {
+		return cs
+	}
+	cs := &callerStat{}
+	next := make(map[string]*callerStat, len(old)+1)
+	for id, v := range old {
+		next[id] = v
+	}
+	next[k] = cs
+	rs.callers.Store(&next)
+	return cs
 }
 
 // maxCallerKey bounds a stored caller identity, in bytes.
@@ -243,7 +279,7 @@ func (t *Tracker) callerKey(c *fiber.Ctx, dst []byte) []byte {
 		}
 		return append(dst, "(unknown ip)"...)
 	case "header":
-		v := c.Request().Header.Peek(t.cfg.CallerHeader)
+		v := c.Request().Header.PeekCanonical(t.callerHeader)
 		if len(v) == 0 {
 			return append(append(append(dst, "(no "...), t.cfg.CallerHeader...), ')')
 		}

@@ -51,7 +51,7 @@ func newFixture(t *testing.T, cfg config.Retire, path string, clk *clock) *fixtu
 	app.Get("/:route", func(c *fiber.Ctx) error {
 		for i, r := range routes {
 			if r == c.Params("route") {
-				tr.Hit(i, c)
+				tr.Hit(i, c, clk.now())
 			}
 		}
 		return c.SendStatus(200)
@@ -237,6 +237,6 @@ func BenchmarkHit(b *testing.B) {
 	defer app.ReleaseCtx(c)
 	b.ReportAllocs()
 	for b.Loop() {
-		tr.Hit(0, c)
+		tr.Hit(0, c, clk.now())
 	}
 }
