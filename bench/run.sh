@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Loopback load benchmark of Ficus (docs/benchmarks.md explains what and why).
 #
-# One run measures, with the same wrk parameters, in turn:
+# One run measures, with the same wrk parameters, in turn and for
+# BENCH_ROUNDS interleaved rounds (round 1: direct bare nginx ficus
+# ficus-stream, round 2:
+# the same again, ...), so the legs of one round run minutes apart at most:
 #   direct  wrk -> upstream                        (the ceiling)
 #   bare    wrk -> bare Fiber v2 proxy -> upstream (the framework's own cost)
 #   nginx   wrk -> nginx (keepalive upstream) -> upstream (the reference)
-#   ficus   wrk -> ficus gateway (flag + canary + breaker + metrics) -> upstream
-# then the module's Go benchmarks, and writes the results between the
+#   ficus   wrk -> ficus gateway (flag + canary + breaker + metrics) -> upstream,
+#           the route reading answers whole (bufferResponses: true)
+#   ficus-stream  the same route with answers streamed (the route default)
+# then the module's Go benchmarks, and writes the results (per-target
+# medians, medians of per-round ratios, every round) between the
 # `<!-- bench:begin -->` / `<!-- bench:end -->` markers of docs/benchmarks.md.
 #
 # Usage: bench/run.sh            (or: make bench)
@@ -17,9 +23,13 @@
 #   BENCH_CONNS     wrk connections, default 64
 #   BENCH_TIMEOUT   wrk per-request timeout, default 2s
 #   BENCH_USERS     distinct X-User-Id values, default 1000
-#   BENCH_ROUNDS    runs of the whole sequence of targets, default 1; with
-#                   more, each target reports its least disturbed round
-#   BENCH_LEGS      targets in order, default "direct bare nginx ficus";
+#   BENCH_ROUNDS    runs of the whole sequence of targets, interleaved,
+#                   default 5. Each target reports its medians over the
+#                   rounds, each ratio the median of its per-round ratios
+#   BENCH_NOISY     other load, in percent of the machine, above which a
+#                   round is left out of the medians, default 10
+#   BENCH_LEGS      targets in order, default "direct bare nginx ficus
+#                   ficus-stream";
 #                   also available: nginx-mirror (nginx mirroring every
 #                   request to a target that sleeps BENCH_MIRROR_SLEEP, 5s)
 #   BENCH_GO        1 (default) runs `go test -bench` over BENCH_GOPKGS
@@ -47,8 +57,8 @@ BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_CONNS=${BENCH_CONNS:-64}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-2s}
 BENCH_USERS=${BENCH_USERS:-1000}
-BENCH_ROUNDS=${BENCH_ROUNDS:-1}
-BENCH_LEGS=${BENCH_LEGS:-direct bare nginx ficus}
+BENCH_ROUNDS=${BENCH_ROUNDS:-5}
+BENCH_LEGS=${BENCH_LEGS:-direct bare nginx ficus ficus-stream}
 BENCH_MIRROR_SLEEP=${BENCH_MIRROR_SLEEP:-5s}
 BENCH_GO=${BENCH_GO:-1}
 BENCH_GOPKGS=${BENCH_GOPKGS:-./...}
@@ -194,9 +204,13 @@ build_ficus() {
 	FICUS_READY=1
 }
 
-# ficus_conf PORT ADMIN_PORT writes the gateway config of the run: one route
-# with everything a migrating route has on its hot path.
+# ficus_conf PORT ADMIN_PORT [BUFFER] writes the gateway config of the run:
+# one route with everything a migrating route has on its hot path. BUFFER
+# (default true) is the route's bufferResponses: true is what docs/
+# configuration.md recommends for an API route with small answers, false is
+# the route default (answers may stream).
 ficus_conf() {
+	local buffer=${3:-true}
 	cat >"$WORK/flags.json" <<'EOF'
 {
   "$schema": "https://flagd.dev/schema/v0/flags.json",
@@ -244,11 +258,24 @@ routes:
     new: up2
     canary: 50
     flag: bench-new-catalog
+    bufferResponses: $buffer
 EOF
 }
 
 start_ficus() {
 	LEG_LABEL="Ficus (flag + canary + breaker + metrics)"
+	ficus_leg true
+}
+
+# start_ficus_stream is the same route with bufferResponses left at its
+# default: every answer goes through fasthttp's stream bookkeeping.
+start_ficus_stream() {
+	LEG_LABEL="Ficus, streaming answers (route default)"
+	ficus_leg false
+}
+
+# ficus_leg BUFFER starts the gateway with ficus_conf's route.
+ficus_leg() {
 	if [[ -z $FICUS_READY ]]; then
 		LEG_SKIP=$FICUS_WHY
 		return 0
@@ -257,7 +284,7 @@ start_ficus() {
 	port=$(free_port)
 	admin=$(free_port)
 	while [[ $admin == "$port" ]]; do admin=$(free_port); done
-	ficus_conf "$port" "$admin"
+	ficus_conf "$port" "$admin" "$1"
 	# --check validates without starting; 2 is a usage error (a binary
 	# without --check), which is left to the start below to reveal.
 	local rc=0
@@ -275,7 +302,9 @@ start_ficus() {
 		return 0
 	}
 	LEG_PIDS=("$PID")
-	LEG_AFTER=ficus_decisions
+	if [[ $1 == true ]]; then
+		LEG_AFTER=ficus_decisions
+	fi
 	FICUS_ADMIN=$admin
 }
 
@@ -290,26 +319,34 @@ ficus_decisions() {
 		out = out (out == "" ? "" : ", ") r " -> " b ": " $NF
 	} END { print out }' <<<"$m")
 	if [[ -n $m ]]; then
-		NOTES+=("Ficus route \`bench\` decisions during the run (ficus_decisions_total, reason -> backend): $m.")
+		local when="during the run"
+		((BENCH_ROUNDS == 1)) || when="during round 1"
+		NOTES+=("Ficus route \`bench\` decisions $when (ficus_decisions_total, reason -> backend): $m.")
 	fi
 }
 
 # ---------------------------------------------------------------- measuring
 
-RESULTS= # TSV: leg label rps p50us p99us errors cpu100k upcpu100k rsskib other% allcpu100k idle%
+# rounds.tsv has one line per measured leg and round:
+#   leg label rps p50us p99us errors cpu100k upcpu100k rsskib other% allcpu100k idle% round
+# RESULTS (target_medians) has one line per target: the same first twelve
+# columns, then how many rounds it used and what the others were like.
+RESULTS=
 SKIPPED=()
 NOTES=()
 
-# measure LEG: warm up, then one measured wrk run with CPU and RSS sampled.
+# measure LEG ROUND: warm up, then one measured wrk run with CPU and RSS
+# sampled; appends a line to rounds.tsv.
 measure() {
-	local leg=$1 raw="$WORK/wrk-$1.txt" line
+	local leg=$1 round=$2 raw="$WORK/wrk-$1-$2.txt" line what=$LEG_LABEL
+	((BENCH_ROUNDS == 1)) || what="$LEG_LABEL, round $round"
 	local code
 	code=$(curl -s -o "$WORK/$leg.body" -w '%{http_code}' --max-time 5 -H 'X-User-Id: bench-user-1' "$LEG_URL" || true)
 	if [[ $code != 200 ]]; then
-		SKIPPED+=("$LEG_LABEL: the first request got status ${code:-none}, not 200")
+		SKIPPED+=("$what: the first request got status ${code:-none}, not 200")
 		return 0
 	fi
-	${NICE[@]+"${NICE[@]}"} wrk "${WRK_ARGS[@]}" -d"$BENCH_WARMUP" "$LEG_URL" >"$WORK/wrk-$leg-warmup.txt" 2>&1 || true
+	${NICE[@]+"${NICE[@]}"} wrk "${WRK_ARGS[@]}" -d"$BENCH_WARMUP" "$LEG_URL" >"$WORK/wrk-$leg-$round-warmup.txt" 2>&1 || true
 	local p0 u0 a0 m0 i0 t0 p1 u1 a1 m1 i1 t1
 	p0=$(cpu_ticks ${LEG_PIDS[@]+"${LEG_PIDS[@]}"})
 	u0=$(cpu_ticks "$UP_PID")
@@ -320,7 +357,7 @@ measure() {
 	# `times` must run in this shell (not in $(...)) to see wrk, its child.
 	times >"$WORK/times.0"
 	if ! ${NICE[@]+"${NICE[@]}"} wrk "${WRK_ARGS[@]}" -d"$BENCH_DURATION" "$LEG_URL" >"$raw" 2>&1; then
-		SKIPPED+=("$LEG_LABEL: wrk failed: $(tail -n1 "$raw")")
+		SKIPPED+=("$what: wrk failed: $(tail -n1 "$raw")")
 		return 0
 	fi
 	times >"$WORK/times.1"
@@ -331,7 +368,7 @@ measure() {
 	u1=$(cpu_ticks "$UP_PID")
 	a1=$(cpu_ticks ${LEG_AUX[@]+"${LEG_AUX[@]}"})
 	line=$(grep -m1 '^BENCH_RESULT' "$raw") || {
-		SKIPPED+=("$LEG_LABEL: no result line in the wrk output")
+		SKIPPED+=("$what: no result line in the wrk output")
 		return 0
 	}
 	local n dur p50 p99 errs rss=0
@@ -345,7 +382,7 @@ measure() {
 	fi
 	awk -v leg="$leg" -v label="$LEG_LABEL" -v n="$n" -v dur="$dur" -v p50="$p50" -v p99="$p99" -v errs="$errs" \
 		-v dp=$((p1 - p0)) -v du=$((u1 - u0)) -v da=$((a1 - a0)) -v dm=$((m1 - m0)) -v di=$((i1 - i0)) -v dw="$(wrk_cpu_seconds)" -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
-		-v tck="$CLK_TCK" -v cpus="$(nproc)" -v rss="$rss" -v has_proxy=${#LEG_PIDS[@]} 'BEGIN {
+		-v tck="$CLK_TCK" -v cpus="$(nproc)" -v rss="$rss" -v has_proxy=${#LEG_PIDS[@]} -v round="$round" 'BEGIN {
 		rps = n / (dur / 1e6)
 		pc = has_proxy ? sprintf("%.2f", dp / tck * 100000 / n) : "-"
 		uc = sprintf("%.2f", du / tck * 100000 / n)
@@ -363,64 +400,169 @@ measure() {
 		# target waits (locks, timers, channels) rather than computes.
 		idle = 100 * di / tck / (wall * cpus)
 		if (idle > 100) idle = 100
-		printf "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.0f\n", leg, label, rps, p50, p99, errs, pc, uc, (has_proxy ? rss : "-"), other, tc, idle
+		printf "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.0f\t%d\n", leg, label, rps, p50, p99, errs, pc, uc, (has_proxy ? rss : "-"), other, tc, idle, round
 	}' >>"$WORK/rounds.tsv"
 	log "      $(awk -F'\t' 'END {printf "%s req/s, p50 %.2f ms, p99 %.2f ms, errors %s, proxy CPU %s s/100k, other load %s%%, idle %s%%", $3, $4/1000, $5/1000, $6, $7, $10, $12}' "$WORK/rounds.tsv")"
 }
 
 # ---------------------------------------------------------------- report
 
-# least_disturbed ROUNDS keeps, per target and in first-seen order, the
-# round measured with the least other load: on a shared machine that round
-# is the one closest to what the target can do.
-least_disturbed() {
-	awk -F'\t' '
-		!($1 in best) { order[++n] = $1 }
-		!($1 in best) || $10 + 0 < other[$1] { best[$1] = $0; other[$1] = $10 + 0 }
-		END { for (i = 1; i <= n; i++) print best[order[i]] }' "$1"
-}
+# The report's functions share one awk helper: med(a, n) sorts a[1..n] in
+# place and returns its median (the mean of the middle two when n is even),
+# so after it a[1] and a[n] are the smallest and largest values.
+AWK_MEDIAN='
+function med(a, n,   i, j, t) {
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}'
 
-# results_table RESULTS prints the per-target table, then a warning naming
-# the targets measured while other processes used more than BENCH_NOISY
-# percent (default 10) of the machine, or that answered errors.
-results_table() {
-	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" '
-		BEGIN {
-			print "| target | requests/s | p50 ms | p99 ms | errors | proxy CPU s / 100k req | upstream CPU s / 100k req | all CPU s / 100k req | proxy peak RSS MiB | other load % | idle % |"
-			print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-		}
+# target_medians ROUNDS prints one RESULTS line per target, in first-seen
+# order. A round is clean when other processes used at most BENCH_NOISY
+# percent (default 10) of the machine and wrk saw no errors; each column is
+# the median over the target's clean rounds (over all its rounds when none
+# is clean), except peak RSS and other load, which are the largest of those
+# rounds, and errors, their sum. The VM's speed drifts between rounds; a
+# median is not moved by one slow or lucky round, as the first or the least
+# loaded round would be. After the twelve columns of rounds.tsv it appends:
+# rounds used, rounds measured, noisy rounds, the largest other load of any
+# round, rounds with errors, errors of all rounds.
+target_medians() {
+	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" "$AWK_MEDIAN"'
 		{
-			rss = ($9 == "-") ? "-" : sprintf("%.1f", $9 / 1024)
-			printf "| %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $4 / 1000, $5 / 1000, $6, $7, $8, ($11 == "" ? "-" : $11), rss, $10, ($12 == "" ? "-" : $12)
-			if ($10 + 0 > noisy + 0) loud = loud (loud == "" ? "" : ", ") $2 " (" $10 "%)"
-			if ($6 + 0 > 0) bad = bad (bad == "" ? "" : ", ") $2 " (" $6 ")"
+			leg = $1
+			if (!(leg in n)) { order[++legs] = leg; nclean[leg] = 0; nnoisy[leg] = 0; maxo[leg] = 0; nerr[leg] = 0; errs[leg] = 0 }
+			i = ++n[leg]
+			row[leg, i] = $0
+			clean[leg, i] = ($10 + 0 <= noisy + 0 && $6 + 0 == 0)
+			if (clean[leg, i]) nclean[leg]++
+			if ($10 + 0 > noisy + 0) nnoisy[leg]++
+			if ($10 + 0 > maxo[leg]) maxo[leg] = $10 + 0
+			if ($6 + 0 > 0) { nerr[leg]++; errs[leg] += $6 }
 		}
 		END {
-			if (loud != "") printf "\n**Noisy:** other processes used more than %s%% of the machine while measuring %s; rerun on a quiet machine before comparing.\n", noisy, loud
-			if (bad != "") printf "\n**Errors:** %s answered errors or timed out; their requests/s are not comparable.\n", bad
+			for (k = 1; k <= legs; k++) {
+				leg = order[k]
+				m = 0; e = 0; rss = -1; other = 0; nocpu = 0; norss = 0; noall = 0; noidle = 0
+				for (i = 1; i <= n[leg]; i++) {
+					if (nclean[leg] > 0 && !clean[leg, i]) continue
+					split(row[leg, i], f, "\t")
+					m++
+					label = f[2]
+					rps[m] = f[3] + 0; p50[m] = f[4] + 0; p99[m] = f[5] + 0; e += f[6]
+					if (f[7] == "-") nocpu = 1; else cpu[m] = f[7] + 0
+					up[m] = f[8] + 0
+					if (f[9] == "-") norss = 1; else if (f[9] + 0 > rss) rss = f[9] + 0
+					if (f[10] + 0 > other) other = f[10] + 0
+					if (f[11] == "") noall = 1; else all[m] = f[11] + 0
+					if (f[12] == "") noidle = 1; else idle[m] = f[12] + 0
+				}
+				printf "%s\t%s\t%.0f\t%.0f\t%.0f\t%d\t%s\t%.2f\t%s\t%.0f\t%s\t%s\t%d\t%d\t%d\t%.0f\t%d\t%d\n", leg, label, med(rps, m), med(p50, m), med(p99, m), e,
+					(nocpu ? "-" : sprintf("%.2f", med(cpu, m))), med(up, m), (norss ? "-" : sprintf("%d", rss)), other,
+					(noall ? "" : sprintf("%.2f", med(all, m))), (noidle ? "" : sprintf("%.0f", med(idle, m))),
+					m, n[leg], nnoisy[leg], maxo[leg], nerr[leg], errs[leg]
+			}
 		}' "$1"
 }
 
-# ratio_rows RESULTS prints the ratios of requests/s, p99 and proxy CPU per
-# request between the legs measured (nothing when no pair was).
+# results_table RESULTS prints the per-target table, then warnings: Noisy
+# names the targets for which other processes used more than BENCH_NOISY
+# percent (default 10) of the machine in more than half of their rounds (so
+# even their medians are disturbed); Errors those that answered errors,
+# saying whether those rounds were left out. A RESULTS line with only the
+# twelve columns of rounds.tsv reads as a single round.
+results_table() {
+	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" '
+		{
+			used = ($13 == "" ? 1 : $13); total = ($14 == "" ? 1 : $14)
+			nn = ($15 == "" ? ($10 + 0 > noisy + 0) : $15 + 0)
+			maxo = ($16 == "" ? $10 : $16)
+			ne = ($17 == "" ? ($6 + 0 > 0) : $17 + 0)
+			errs = ($18 == "" ? $6 : $18)
+			if (total > 1) multi = 1
+			rss = ($9 == "-") ? "-" : sprintf("%.1f", $9 / 1024)
+			rows[++n] = sprintf("| %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s | %s | %s |", $2, $3, $4 / 1000, $5 / 1000, $6, $7, $8, ($11 == "" ? "-" : $11), rss, $10, ($12 == "" ? "-" : $12))
+			rounds[n] = (used == total ? used : used " of " total)
+			if (2 * nn > total) loud = loud (loud == "" ? "" : ", ") $2 (total == 1 ? " (" maxo "%)" : " (" nn " of " total " rounds, up to " maxo "%)")
+			if (ne > 0) {
+				if ($6 + 0 > 0) bad = bad (bad == "" ? "" : ", ") $2 " (" $6 ")"
+				else dropped = dropped (dropped == "" ? "" : ", ") $2 " (" errs " in " ne " of " total " rounds)"
+			}
+		}
+		END {
+			if (multi) {
+				print "| target | requests/s | p50 ms | p99 ms | errors | proxy CPU s / 100k req | upstream CPU s / 100k req | all CPU s / 100k req | proxy peak RSS MiB | other load % | idle % | rounds |"
+				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+				for (i = 1; i <= n; i++) print rows[i] " " rounds[i] " |"
+			} else {
+				print "| target | requests/s | p50 ms | p99 ms | errors | proxy CPU s / 100k req | upstream CPU s / 100k req | all CPU s / 100k req | proxy peak RSS MiB | other load % | idle % |"
+				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+				for (i = 1; i <= n; i++) print rows[i]
+			}
+			if (loud != "") printf "\n**Noisy:** other processes used more than %s%% of the machine while measuring %s; rerun on a quiet machine before comparing.\n", noisy, loud
+			if (bad != "") printf "\n**Errors:** %s answered errors or timed out; their requests/s are not comparable.\n", bad
+			if (dropped != "") printf "\n**Errors:** %s answered errors or timed out in some rounds; those rounds are left out of the medians.\n", dropped
+		}' "$1"
+}
+
+# ratio_rows ROUNDS prints the ratios of requests/s, p99, proxy CPU per
+# request and requests per CPU-second between the legs measured (nothing
+# when no pair was). Each ratio is computed within a round, whose legs ran
+# minutes apart at most, so a drift of the machine's speed common to both
+# cancels; the row shows the median over rounds, leaving out rounds where
+# either leg was noisy (other load above BENCH_NOISY, default 10) or had
+# errors, as long as one clean round remains. With several rounds the
+# requests/s cell says how many rounds the median used and their range. The
+# target is judged on the medians. A line without a round column (the
+# RESULTS format) counts as round 1.
 ratio_rows() {
-	awk -F'\t' '
-		{ rps[$1] = $3; p99[$1] = $5; cpu[$1] = $7; all[$1] = $11 }
-		function row(a, b, text, target,   r, e, line) {
-			if (!(a in rps) || !(b in rps) || rps[b] <= 0) return
-			r = rps[a] / rps[b]
-			line = sprintf("| %s | %.2f | %s |", text, r, (p99[b] > 0 ? sprintf("%.2f", p99[a] / p99[b]) : "-"))
-			if (cpu[a] != "-" && cpu[b] != "-" && cpu[b] > 0) line = line sprintf(" %.2f |", cpu[a] / cpu[b])
-			else line = line " - |"
-			# requests per CPU-second of a over those of b
-			e = (all[a] > 0 && all[b] > 0) ? all[b] / all[a] : -1
+	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" "$AWK_MEDIAN"'
+		{
+			r = ($13 == "" ? 1 : $13 + 0)
+			if (!(r in seen)) { seen[r] = 1; rounds[++nr] = r }
+			k = $1 SUBSEP r
+			have[k] = 1; rps[k] = $3; p99[k] = $5; cpu[k] = $7; all[k] = $11
+			ok[k] = ($10 + 0 <= noisy + 0 && $6 + 0 == 0)
+		}
+		function row(a, b, text, target,   i, r, ka, kb, n, nc, used, lo, hi, q, p, c, e, line, note) {
+			n = 0; nc = 0
+			for (i = 1; i <= nr; i++) {
+				r = rounds[i]
+				if (!((a SUBSEP r) in have) || !((b SUBSEP r) in have) || rps[b, r] <= 0) continue
+				both[++n] = r
+				if (ok[a, r] && ok[b, r]) nc++
+			}
+			if (n == 0) return
+			delete R; delete P; delete C; delete E
+			nR = 0; nP = 0; nC = 0; nE = 0
+			for (i = 1; i <= n; i++) {
+				r = both[i]; ka = a SUBSEP r; kb = b SUBSEP r
+				if (nc > 0 && !(ok[ka] && ok[kb])) continue
+				R[++nR] = rps[ka] / rps[kb]
+				if (p99[kb] > 0) P[++nP] = p99[ka] / p99[kb]
+				if (cpu[ka] != "-" && cpu[kb] != "-" && cpu[kb] > 0) C[++nC] = cpu[ka] / cpu[kb]
+				# requests per CPU-second of a over those of b
+				if (all[ka] > 0 && all[kb] > 0) E[++nE] = all[kb] / all[ka]
+			}
+			q = med(R, nR); lo = R[1]; hi = R[nR]
+			p = nP ? sprintf("%.2f", med(P, nP)) : "-"
+			c = nC ? sprintf("%.2f", med(C, nC)) : "-"
+			e = nE ? med(E, nE) : -1
+			note = ""
+			if (nr > 1) {
+				used = (nR < n ? nR " of " n : nR) (n == 1 ? " round" : " rounds")
+				if (nR == 1) note = " (from " used
+				else note = sprintf(" (median of %s, range %.2f–%.2f", used, lo, hi)
+				if (nc == 0) note = note ", none clean"
+				note = note ")"
+			}
+			line = sprintf("| %s | %.2f%s | %s | %s |", text, q, note, p, c)
 			line = line (e < 0 ? " - |" : sprintf(" %.2f |", e))
 			if (target != "") {
-				line = line sprintf(" ≥ %s: %s by requests/s", target, (r >= target + 0 ? "met" : "not met"))
+				line = line sprintf(" ≥ %s: %s by requests/s", target, (q >= target + 0 ? "met" : "not met"))
 				if (e >= 0) line = line sprintf(", %s per CPU-second", (e >= target + 0 ? "met" : "not met"))
 				line = line " |"
 			} else line = line " |"
-			rows[++n] = line
+			rows[++nrows] = line
 		}
 		END {
 			row("ficus", "bare", "Ficus / bare Fiber", "0.85")
@@ -429,11 +571,37 @@ ratio_rows() {
 			row("bare", "direct", "bare Fiber / direct", "")
 			row("nginx", "direct", "nginx / direct", "")
 			row("ficus", "direct", "Ficus / direct", "")
+			row("ficus-stream", "bare", "Ficus streaming / bare Fiber", "")
+			row("ficus-stream", "ficus", "Ficus streaming / Ficus", "")
 			row("nginx-mirror", "nginx", "nginx mirroring 100% / nginx", "")
-			if (n == 0) exit
+			if (nrows == 0) exit
 			print "| ratio | requests/s | p99 | proxy CPU per request | requests per CPU-second | target |"
 			print "|---|---:|---:|---:|---:|---|"
-			for (i = 1; i <= n; i++) print rows[i]
+			for (i = 1; i <= nrows; i++) print rows[i]
+		}' "$1"
+}
+
+# round_table ROUNDS prints every measured leg of every round, in the order
+# they ran, with the round's Ficus / bare requests/s ratio ("-" when either
+# leg is missing from that round): the spread behind the medians.
+round_table() {
+	awk -F'\t' '
+		{
+			line[++n] = $0
+			r = $13 + 0
+			if ($1 == "ficus") fic[r] = $3
+			if ($1 == "bare") bare[r] = $3
+		}
+		END {
+			if (n == 0) exit
+			print "| round | target | requests/s | p99 ms | proxy CPU s / 100k req | other load % | Ficus / bare requests/s in the round |"
+			print "|---:|---|---:|---:|---:|---:|---:|"
+			for (i = 1; i <= n; i++) {
+				split(line[i], f, "\t")
+				r = f[13] + 0
+				ratio = ((r in fic) && (r in bare) && bare[r] > 0) ? sprintf("%.2f", fic[r] / bare[r]) : "-"
+				printf "| %s | %s | %s | %.2f | %s | %s | %s |\n", f[13], f[1], f[3], f[5] / 1000, f[7], f[10], ratio
+			}
 		}' "$1"
 }
 
@@ -483,16 +651,17 @@ main() {
 
 	read -r -a LEGS <<<"$BENCH_LEGS"
 	for leg in "${LEGS[@]}"; do
-		declare -F "start_${leg//-/_}" >/dev/null || die "unknown leg '$leg' in BENCH_LEGS (known: direct bare nginx ficus nginx-mirror)"
+		declare -F "start_${leg//-/_}" >/dev/null || die "unknown leg '$leg' in BENCH_LEGS (known: direct bare nginx ficus ficus-stream nginx-mirror)"
 	done
 	[[ $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, got '$BENCH_ROUNDS'"
+	[[ ${BENCH_NOISY:-10} =~ ^[0-9]+([.][0-9]+)?$ ]] || die "BENCH_NOISY must be a percentage, got '$BENCH_NOISY'"
 	steps=$((${#LEGS[@]} * BENCH_ROUNDS))
 	[[ $BENCH_GO == 1 ]] && steps=$((steps + 1))
 
 	log "==> building the benchmark programs into $WORK/bin"
 	"$GO" build -o "$WORK/bin/upstream" ./bench/upstream
 	"$GO" build -o "$WORK/bin/bareproxy" ./bench/bareproxy
-	if [[ " ${LEGS[*]} " == *" ficus "* ]]; then
+	if [[ " ${LEGS[*]} " == *" ficus "* || " ${LEGS[*]} " == *" ficus-stream "* ]]; then
 		log "==> building ./cmd/ficus"
 		build_ficus
 		[[ -n $FICUS_READY ]] || log "    Ficus leg will be skipped: $FICUS_WHY"
@@ -522,13 +691,13 @@ main() {
 				((round > 1)) || SKIPPED+=("$LEG_LABEL: $LEG_SKIP")
 			else
 				log "[$step/$steps] $leg$rtag: warming up for $BENCH_WARMUP, then running wrk for $BENCH_DURATION…"
-				measure "$leg"
+				measure "$leg" "$round"
 				if [[ -n $LEG_AFTER ]] && ((round == 1)); then "$LEG_AFTER"; fi
 			fi
 			for pid in ${LEG_STOP[@]+"${LEG_STOP[@]}"}; do stop_started "$pid"; done
 		done
 	done
-	least_disturbed "$WORK/rounds.tsv" >"$RESULTS"
+	target_medians "$WORK/rounds.tsv" >"$RESULTS"
 
 	GO_TABLE=
 	if [[ $BENCH_GO == 1 ]]; then
@@ -576,7 +745,9 @@ main() {
 		echo "- Go ${GO_VERSION#go}, wrk $WRK_VERSION, nginx $NGINX_VERSION"
 		echo "- Command: \`BENCH_DURATION=$BENCH_DURATION BENCH_ROUNDS=$BENCH_ROUNDS BENCH_LEGS=\"${LEGS[*]}\" bench/run.sh\`"
 		if ((BENCH_ROUNDS > 1)); then
-			echo "- The targets ran in $BENCH_ROUNDS interleaved rounds; each row is that target's round with the least other load."
+			echo "- The targets ran in $BENCH_ROUNDS interleaved rounds. Each target's row gives its medians over its clean rounds"
+			echo "  (other load at most ${BENCH_NOISY:-10}%, no errors); each ratio is computed within every round, then the median"
+			echo "  over the rounds clean for both legs is shown. The last table lists every round."
 		fi
 		echo "- Load, the same for every target: \`$(wrk_cmd "$BENCH_DURATION" "http://127.0.0.1:PORT$REQ_PATH")\`"
 		echo "  after a $BENCH_WARMUP warm-up with the same parameters; $BENCH_USERS distinct \`X-User-Id\` values."
@@ -587,7 +758,13 @@ main() {
 		echo
 		results_table "$RESULTS"
 		echo
-		ratio_rows "$RESULTS"
+		ratio_rows "$WORK/rounds.tsv"
+		if ((BENCH_ROUNDS > 1)) && [[ -s $WORK/rounds.tsv ]]; then
+			echo
+			echo "Every round, in the order measured:"
+			echo
+			round_table "$WORK/rounds.tsv"
+		fi
 		if [[ -n ${BENCH_NOTE:-} ]]; then
 			echo
 			echo "Note: $BENCH_NOTE"

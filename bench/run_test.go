@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,18 @@ func TestFicusConfigOfTheRunIsValidForTheGateway(t *testing.T) {
 	}
 	if route.New != "up2" || route.Canary != 50 || route.Flag == "" {
 		t.Fatalf("route bench: new %q canary %v flag %q; want up2, 50 and a flag", route.New, route.Canary, route.Flag)
+	}
+	if !route.BufferResponses {
+		t.Fatal("the ficus leg's route streams answers; it should read them whole (bufferResponses: true)")
+	}
+	// The ficus-stream leg's config differs in that one setting.
+	sh(t, dir, `UP_ADDR=127.0.0.1:9999 && ficus_conf 18080 18090 false`)
+	streamCfg, err := config.Load(filepath.Join(dir, "ficus.yaml"))
+	if err != nil {
+		t.Fatalf("the gateway rejects the streaming leg's config: %v", err)
+	}
+	if r := streamCfg.Routes[0]; r.Name != "bench" || r.BufferResponses || r.Canary != route.Canary || r.Flag != route.Flag {
+		t.Fatalf("streaming leg route %+v: want the bench route with bufferResponses false", r)
 	}
 	for _, name := range []string{route.Legacy, route.New} {
 		u := cfg.Upstreams[name]
@@ -269,24 +282,6 @@ echo "left ${#STARTED[@]}"
 	}
 }
 
-func TestLeastDisturbedRoundIsKeptPerTarget(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	rounds := "" +
-		"direct\td\t900\t1\t2\t0\t-\t1\t-\t40\n" +
-		"bare\tb\t700\t1\t2\t0\t2\t1\t9\t5\n" +
-		"direct\td\t1000\t1\t2\t0\t-\t1\t-\t3\n" +
-		"bare\tb\t800\t1\t2\t0\t2\t1\t9\t30\n"
-	if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(rounds), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got := sh(t, dir, `least_disturbed "$1/rounds.tsv"`)
-	want := "direct\td\t1000\t1\t2\t0\t-\t1\t-\t3\n" + "bare\tb\t700\t1\t2\t0\t2\t1\t9\t5\n"
-	if got != want {
-		t.Fatalf("got\n%q\nwant\n%q", got, want)
-	}
-}
-
 func TestResultsTableFlagsNoisyAndFailingTargets(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -327,6 +322,245 @@ func TestResultsTableFlagsNoisyAndFailingTargets(t *testing.T) {
 					t.Errorf("unexpected %q in\n%s", a, out)
 				}
 			}
+		})
+	}
+}
+
+// labels are the targets' names in the report, as the start_<leg> functions
+// set them.
+var labels = map[string]string{
+	"direct": "direct (upstream)",
+	"bare":   "bare Fiber v2 proxy",
+	"nginx":  "nginx 1.22.1",
+	"ficus":  "Ficus",
+}
+
+// roundLine is one rounds.tsv line as measure writes it: leg label rps p50us
+// p99us errors cpu100k upcpu100k rsskib other% allcpu100k idle% round. The
+// columns the ratios do not read get plausible fixed values.
+func roundLine(leg string, round, rps, p99us, errs, other int, cpu, all string) string {
+	rss := "15000"
+	if cpu == "-" {
+		rss = "-"
+	}
+	return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s\t1.00\t%s\t%d\t%s\t5\t%d\n",
+		leg, labels[leg], rps, p99us/4, p99us, errs, cpu, rss, other, all, round)
+}
+
+// checkOutput fails the test for every want missing from out and every
+// absent present in it.
+func checkOutput(t *testing.T, out string, want, absent []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("missing %q in\n%s", w, out)
+		}
+	}
+	for _, a := range absent {
+		if strings.Contains(out, a) {
+			t.Errorf("unexpected %q in\n%s", a, out)
+		}
+	}
+}
+
+func TestRatiosAreMediansOfPairedRounds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		rounds       []string
+		want, absent []string
+	}{
+		{
+			// The machine ran 20 % faster in round 2 and 20 % slower in
+			// round 3. The ratio of the targets' medians (960 / 1000) would
+			// say 0.96; the median of the per-round ratios says 0.90.
+			name: "ratio within each round, median over rounds",
+			rounds: []string{
+				roundLine("bare", 1, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 1, 800, 6000, 0, 1, "2.20", "5.00"),
+				roundLine("bare", 2, 1200, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 2, 1080, 6000, 0, 1, "2.20", "4.65"),
+				roundLine("bare", 3, 800, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 3, 960, 6000, 0, 1, "2.20", "4.20"),
+			},
+			want: []string{"| Ficus / bare Fiber | 0.90 (median of 3 rounds, range 0.80–1.20) | 1.50 | 1.10 | 0.86 | ≥ 0.85: met by requests/s, met per CPU-second |"},
+		},
+		{
+			name: "a noisy round of one leg leaves only that leg's pairs",
+			rounds: []string{
+				roundLine("direct", 1, 1000, 3000, 0, 1, "-", "2.00"),
+				roundLine("bare", 1, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 1, 800, 6000, 0, 1, "2.20", "5.00"),
+				roundLine("direct", 2, 1000, 3000, 0, 1, "-", "2.00"),
+				roundLine("bare", 2, 1000, 4000, 0, 40, "2.00", "4.00"),
+				roundLine("ficus", 2, 500, 6000, 0, 1, "2.20", "5.00"),
+				roundLine("direct", 3, 1000, 3000, 0, 1, "-", "2.00"),
+				roundLine("bare", 3, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 3, 1200, 6000, 0, 1, "2.20", "5.00"),
+				roundLine("direct", 4, 1000, 3000, 0, 1, "-", "2.00"),
+				roundLine("bare", 4, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 4, 900, 6000, 0, 1, "2.20", "5.00"),
+			},
+			want: []string{
+				"| Ficus / bare Fiber | 0.90 (median of 3 of 4 rounds, range 0.80–1.20) | 1.50 | 1.10 | 0.80 | ≥ 0.85: met by requests/s, not met per CPU-second |",
+				"| bare Fiber / direct | 1.00 (median of 3 of 4 rounds, range 1.00–1.00) |",
+				"| Ficus / direct | 0.85 (median of 4 rounds, range 0.50–1.20) |",
+			},
+			absent: []string{"none clean"},
+		},
+		{
+			name: "a round with errors is left out",
+			rounds: []string{
+				roundLine("bare", 1, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 1, 800, 6000, 0, 1, "2.20", "5.00"),
+				roundLine("bare", 2, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 2, 1200, 6000, 7, 1, "2.20", "5.00"),
+				roundLine("bare", 3, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 3, 900, 6000, 0, 1, "2.20", "5.00"),
+				roundLine("bare", 4, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 4, 1000, 6000, 0, 1, "2.20", "5.00"),
+			},
+			want: []string{"| Ficus / bare Fiber | 0.90 (median of 3 of 4 rounds, range 0.80–1.00) |"},
+		},
+		{
+			name: "no clean round: all of them, and the row says so",
+			rounds: []string{
+				roundLine("bare", 1, 1000, 4000, 0, 30, "2.00", "4.00"),
+				roundLine("ficus", 1, 700, 6000, 0, 1, "2.20", "5.00"),
+				roundLine("bare", 2, 1000, 4000, 0, 25, "2.00", "4.00"),
+				roundLine("ficus", 2, 900, 6000, 0, 1, "2.20", "5.00"),
+				roundLine("bare", 3, 1000, 4000, 0, 50, "2.00", "4.00"),
+				roundLine("ficus", 3, 800, 6000, 0, 1, "2.20", "5.00"),
+			},
+			want: []string{"| Ficus / bare Fiber | 0.80 (median of 3 rounds, range 0.70–0.90, none clean) | 1.50 | 1.10 | 0.80 | ≥ 0.85: not met by requests/s, not met per CPU-second |"},
+		},
+		{
+			name: "a leg missing from a round",
+			rounds: []string{
+				roundLine("bare", 1, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 1, 800, 6000, 0, 1, "2.20", "5.00"),
+				roundLine("bare", 2, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("bare", 3, 1000, 4000, 0, 1, "2.00", "4.00"),
+				roundLine("ficus", 3, 1000, 6000, 0, 1, "2.20", "5.00"),
+			},
+			want: []string{"| Ficus / bare Fiber | 0.90 (median of 2 rounds, range 0.80–1.00) |"},
+		},
+		{
+			name: "one round, even a noisy one, is that round's ratio",
+			rounds: []string{
+				roundLine("bare", 1, 1000, 4000, 0, 40, "2.00", "4.00"),
+				roundLine("ficus", 1, 900, 6000, 0, 1, "2.20", "5.00"),
+			},
+			want:   []string{"| Ficus / bare Fiber | 0.90 | 1.50 | 1.10 | 0.80 | ≥ 0.85: met by requests/s, not met per CPU-second |"},
+			absent: []string{"median of", "range"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(strings.Join(tc.rounds, "")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			checkOutput(t, sh(t, dir, `ratio_rows "$1/rounds.tsv"`), tc.want, tc.absent)
+		})
+	}
+}
+
+func TestTargetMediansUseCleanRounds(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// direct: round 1 noisy, left out. bare: three clean rounds. ficus:
+	// no clean round (two noisy, one with errors), so all three count.
+	rounds := "" +
+		"direct\tdirect (upstream)\t900\t500\t3000\t0\t-\t1.00\t-\t40\t2.00\t4\t1\n" +
+		"bare\tbare Fiber v2 proxy\t800\t1000\t4000\t0\t2.00\t1.00\t15000\t1\t4.00\t5\t1\n" +
+		"ficus\tFicus\t600\t1500\t6000\t0\t3.00\t1.20\t30000\t30\t5.00\t3\t1\n" +
+		"direct\tdirect (upstream)\t1000\t460\t2800\t0\t-\t0.90\t-\t2\t1.90\t6\t2\n" +
+		"bare\tbare Fiber v2 proxy\t700\t1200\t5000\t0\t2.20\t1.00\t16000\t0\t4.40\t9\t2\n" +
+		"ficus\tFicus\t700\t1400\t5500\t0\t2.80\t1.10\t32000\t20\t4.80\t4\t2\n" +
+		"direct\tdirect (upstream)\t1100\t400\t2600\t0\t-\t0.70\t-\t3\t1.70\t8\t3\n" +
+		"bare\tbare Fiber v2 proxy\t900\t1100\t4500\t0\t2.10\t1.00\t15500\t2\t4.20\t7\t3\n" +
+		"ficus\tFicus\t650\t1450\t7000\t4\t2.90\t1.30\t31000\t5\t4.90\t5\t3\n"
+	if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(rounds), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := sh(t, dir, `target_medians "$1/rounds.tsv"`)
+	// leg label rps p50 p99 errors cpu upcpu rss(max) other(max) allcpu idle,
+	// then rounds used, rounds, noisy rounds, largest other load, rounds
+	// with errors, errors of all rounds.
+	want := "" +
+		"direct\tdirect (upstream)\t1050\t430\t2700\t0\t-\t0.80\t-\t3\t1.80\t7\t2\t3\t1\t40\t0\t0\n" +
+		"bare\tbare Fiber v2 proxy\t800\t1100\t4500\t0\t2.10\t1.00\t16000\t2\t4.20\t7\t3\t3\t0\t2\t0\t0\n" +
+		"ficus\tFicus\t650\t1450\t6000\t4\t2.90\t1.20\t32000\t30\t4.90\t4\t3\t3\t2\t30\t1\t4\n"
+	if got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+
+	out := sh(t, dir, `target_medians "$1/rounds.tsv" >"$1/results.tsv" && results_table "$1/results.tsv"`)
+	checkOutput(t, out, []string{
+		"| direct (upstream) | 1050 | 0.43 | 2.70 | 0 | - | 0.80 | 1.80 | - | 3 | 7 | 2 of 3 |",
+		"| bare Fiber v2 proxy | 800 | 1.10 | 4.50 | 0 | 2.10 | 1.00 | 4.20 | 15.6 | 2 | 7 | 3 |",
+		// Two of three rounds noisy: even the median is disturbed.
+		"**Noisy:** other processes used more than 10% of the machine while measuring Ficus (2 of 3 rounds, up to 30%);",
+		"**Errors:** Ficus (4) answered errors or timed out; their requests/s are not comparable.",
+	}, []string{
+		// One noisy round of three is left out, not flagged.
+		"measuring direct",
+		"left out of the medians",
+	})
+}
+
+func TestResultsTableSaysWhenErrorRoundsWereLeftOut(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rounds := roundLine("ficus", 1, 800, 6000, 0, 1, "2.20", "5.00") +
+		roundLine("ficus", 2, 300, 9000, 57, 1, "2.20", "5.00") +
+		roundLine("ficus", 3, 900, 6000, 0, 1, "2.20", "5.00")
+	if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(rounds), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := sh(t, dir, `target_medians "$1/rounds.tsv" >"$1/results.tsv" && results_table "$1/results.tsv"`)
+	checkOutput(t, out, []string{
+		"| Ficus | 850 | 1.50 | 6.00 | 0 | 2.20 | 1.00 | 5.00 | 14.6 | 1 | 5 | 2 of 3 |",
+		"**Errors:** Ficus (57 in 1 of 3 rounds) answered errors or timed out in some rounds; those rounds are left out of the medians.",
+	}, []string{"**Noisy:**", "not comparable"})
+}
+
+func TestRoundTableShowsEveryRoundAndItsFicusToBareRatio(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		rounds       string
+		want, absent []string
+	}{
+		{
+			name: "two rounds, Ficus missing from the second",
+			rounds: roundLine("direct", 1, 2000, 3000, 0, 1, "-", "2.00") +
+				roundLine("bare", 1, 1000, 4000, 0, 1, "2.00", "4.00") +
+				roundLine("ficus", 1, 800, 6500, 0, 1, "2.20", "5.00") +
+				roundLine("direct", 2, 2100, 3000, 0, 2, "-", "2.00") +
+				roundLine("bare", 2, 1100, 4000, 0, 40, "2.00", "4.00"),
+			want: []string{
+				"| round | target | requests/s | p99 ms | proxy CPU s / 100k req | other load % | Ficus / bare requests/s in the round |\n|---:|",
+				"| 1 | direct | 2000 | 3.00 | - | 1 | 0.80 |\n" +
+					"| 1 | bare | 1000 | 4.00 | 2.00 | 1 | 0.80 |\n" +
+					"| 1 | ficus | 800 | 6.50 | 2.20 | 1 | 0.80 |\n" +
+					"| 2 | direct | 2100 | 3.00 | - | 2 | - |\n" +
+					"| 2 | bare | 1100 | 4.00 | 2.00 | 40 | - |\n",
+			},
+		},
+		{
+			name:   "nothing measured",
+			absent: []string{"| round |"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(tc.rounds), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			checkOutput(t, sh(t, dir, `round_table "$1/rounds.tsv"`), tc.want, tc.absent)
 		})
 	}
 }

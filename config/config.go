@@ -253,6 +253,13 @@ type Route struct {
 	Fallback *bool `yaml:"fallback"`
 	// RateLimit caps requests per second for the whole route (all clients).
 	RateLimit RateLimit `yaml:"rateLimit"`
+	// BufferResponses reads every upstream answer whole before relaying it,
+	// never as a stream: the cheapest path for API routes whose answers are
+	// small. An answer larger than limits.streamResponseThresholdBytes is
+	// then refused with 502 (upstream_error) instead of being streamed.
+	// Default false: bodies up to the threshold are read whole, larger or
+	// unknown-length ones stream, at a small cost on every request.
+	BufferResponses bool `yaml:"bufferResponses"`
 	// Shadow mirrors a sample of the route's requests to the other side and
 	// compares the answers. Nil (the default) mirrors nothing.
 	Shadow *Shadow `yaml:"shadow"`

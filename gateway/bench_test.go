@@ -23,13 +23,16 @@ func BenchmarkProxyPath(b *testing.B) {
 	for _, bc := range []struct {
 		name, path string
 		shadow     *config.Shadow
+		buffer     bool
 	}{
-		{"legacy", "/shop/catalog.do?page=2", nil},
-		{"new", "/api/v1/products/sku-1?fields=name", nil},
+		{"legacy", "/shop/catalog.do?page=2", nil, false},
+		{"new", "/api/v1/products/sku-1?fields=name", nil, false},
+		// The same route with bufferResponses: no stream bookkeeping.
+		{"new buffered", "/api/v1/products/sku-1?fields=name", nil, true},
 		// Every request sampled, the only shadow slot held by a target that
 		// never answers: the steady state of a slow shadow target.
 		{"new shadowed to a hanging target", "/api/v1/products/sku-1?fields=name",
-			&config.Shadow{Percent: 100, Target: "slow", Concurrency: 1, Timeout: time.Hour}},
+			&config.Shadow{Percent: 100, Target: "slow", Concurrency: 1, Timeout: time.Hour}, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ln := fasthttputil.NewInmemoryListener()
@@ -51,7 +54,7 @@ func BenchmarkProxyPath(b *testing.B) {
 				},
 				Routes: []config.Route{
 					{Name: "legacy-catalog", Path: "/shop/catalog.do", Methods: []string{"GET", "HEAD"}},
-					{Name: "products", Path: "/api/v1/products/*", New: "catalog", Canary: 100, Methods: []string{"GET"}, Shadow: bc.shadow},
+					{Name: "products", Path: "/api/v1/products/*", New: "catalog", Canary: 100, Methods: []string{"GET"}, Shadow: bc.shadow, BufferResponses: bc.buffer},
 				},
 				Shadow: config.ShadowStore{DB: filepath.Join(b.TempDir(), "shadow.db")},
 			}

@@ -119,6 +119,7 @@ type routeState struct {
 	timeout   [numBackends]time.Duration
 	retries   int
 	fallback  bool
+	stream    bool // !bufferResponses: upstream bodies may stream
 	limiter   *rateLimiter
 	err405    *Error
 	stats     [numBackends]backendRings
@@ -175,6 +176,7 @@ func New(opts Options) (*Gateway, error) {
 		rs.route = g.table.Route(i)
 		rs.retries = r.Retries
 		rs.fallback = r.FallbackEnabled()
+		rs.stream = !r.BufferResponses
 		rs.limiter = newRateLimiter(r.RateLimit.RPS, r.RateLimit.Burst)
 		rs.err405 = &Error{Status: fiber.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
 			Message: "method not allowed on this route; allowed: " + rs.route.Allow, Allow: rs.route.Allow}
@@ -221,8 +223,9 @@ func (g *Gateway) buildUpstreams(routes []config.Route, reg *prometheus.Registry
 			dial = func(addr string) (net.Conn, error) { return g.dial(name, addr) }
 		}
 		up, err := proxy.NewUpstream(name, u, proxy.Options{
-			Dial:        dial,
-			ReadTimeout: longest[name],
+			Dial:            dial,
+			ReadTimeout:     longest[name],
+			MaxBufferedBody: g.cfg.Limits.StreamResponseThresholdBytes,
 			OnStateChange: func(name string, from, to gobreaker.State) {
 				lvl := slog.LevelWarn
 				if to == gobreaker.StateClosed {

@@ -172,7 +172,7 @@ func (g *Gateway) attempt(c *fiber.Ctx, rs *routeState, x *exchange) proxy.Failu
 		done, err := up.Allow()
 		f := proxy.FailBreakerOpen
 		if err == nil {
-			err = up.Do(c.Request(), c.Response(), rs.timeout[b])
+			err = up.Do(c.Request(), c.Response(), rs.timeout[b], rs.stream)
 			f = proxy.Classify(err)
 			switch {
 			case f != proxy.FailNone:

@@ -3,11 +3,13 @@ package gateway
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -393,5 +395,63 @@ func TestClientConnectionCloseHonoured(t *testing.T) {
 	}
 	if !bytes.Contains(all, []byte("close=false")) {
 		t.Fatalf("Connection: close reached the upstream or no answer: %q", all)
+	}
+}
+
+// A route with bufferResponses reads answers whole: small ones pass
+// unchanged, whatever their framing; one over the threshold is refused
+// with a structured 502 rather than streamed, while the same answer on a
+// streaming route arrives whole.
+func TestBufferedRouteRefusesOversizedAnswers(t *testing.T) {
+	t.Parallel()
+	const limit = 4096
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Upstream", "yes")
+		w.Write(bytes.Repeat([]byte("x"), n))
+	})
+	routes := []config.Route{
+		{Name: "api", Path: "/api/*", BufferResponses: true},
+		{Name: "export", Path: "/export/*"},
+	}
+	r := start(t, testConfig(t, map[string]string{"legacy": up.URL}, routes, func(c *config.Config) {
+		c.Limits.StreamResponseThresholdBytes = limit
+	}), nil)
+	for _, tc := range []struct {
+		path   string
+		status int
+		size   int
+	}{
+		{"/api/small?n=100", 200, 100},
+		{"/api/small?n=100&chunked=1", 200, 100},
+		{"/api/edge?n=4096", 200, 4096},
+		{"/api/big?n=4097", 502, -1},
+		{"/api/big?n=20000&chunked=1", 502, -1},
+		{"/export/big?n=20000", 200, 20000},
+		{"/export/big?n=20000&chunked=1", 200, 20000},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			resp, body := r.get(t, tc.path)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d; body %.200s", resp.StatusCode, tc.status, body)
+			}
+			if tc.status == 502 {
+				var e struct{ Code, Message, RequestID string }
+				if err := json.Unmarshal(body, &e); err != nil || e.Code != CodeUpstreamError || e.Message == "" || e.RequestID == "" {
+					t.Fatalf("502 body %q: want code %s with a message and the request id", body, CodeUpstreamError)
+				}
+				return
+			}
+			if len(body) != tc.size || strings.Trim(string(body), "x") != "" || resp.Header.Get("X-Upstream") != "yes" {
+				t.Fatalf("got %d bytes (X-Upstream %q), want %d bytes of the upstream's answer", len(body), resp.Header.Get("X-Upstream"), tc.size)
+			}
+		})
+	}
+	if n := r.counter(t, MetricUpstreamErrors, "route", "api", "backend", "legacy", "reason", "other"); n != 2 {
+		t.Fatalf("%s{route=api,reason=other} = %v, want 2 (the two oversized answers)", MetricUpstreamErrors, n)
 	}
 }

@@ -69,7 +69,7 @@ func TestDialErrorFromRealClient(t *testing.T) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("/x")
-	err = up.Do(req, resp, time.Second)
+	err = up.Do(req, resp, time.Second, true)
 	if Classify(err) != FailConnect || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("err %v classified %s", err, Classify(err))
 	}

@@ -126,6 +126,9 @@ type Options struct {
 	// Dial, when set, opens connections instead of TCP (in-memory upstreams
 	// in tests and benchmarks). Its errors count as connection failures.
 	Dial func(addr string) (net.Conn, error)
+	// MaxBufferedBody caps a response read whole (Do with stream false);
+	// a larger one fails with fasthttp.ErrBodyTooLarge. Zero: no cap.
+	MaxBufferedBody int
 }
 
 // NewUpstream builds the client of one upstream. The client never retries
@@ -180,7 +183,11 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 			MaxIdemponentCallAttempts:     1,
 			DisablePathNormalizing:        true,
 			DisableHeaderNamesNormalizing: false,
-			StreamResponseBody:            true,
+			// Streaming is chosen per request (Do's stream argument):
+			// fasthttp's stream bookkeeping costs four allocations and a
+			// lock per response, worth paying only where bodies can be big.
+			StreamResponseBody:  false,
+			MaxResponseBodySize: opts.MaxBufferedBody,
 		},
 	}
 	if !u.Breaker.Disabled {
@@ -246,10 +253,12 @@ func (u *Upstream) Timeout() time.Duration { return u.timeout }
 
 // Do sends req (whose path and query the caller has already set) to the
 // upstream and fills resp, within timeout. The Host header is rewritten to
-// the upstream's. The response body is a stream the caller must either
-// read or close (resp.CloseBodyStream); the timeout keeps running while it
-// is read. Do sends the request at most once.
-func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+// the upstream's. With stream, the response body is a stream the caller
+// must either read or close (resp.CloseBodyStream); the timeout keeps
+// running while it is read. Without, the body is read whole (at most
+// Options.MaxBufferedBody bytes). Do sends the request at most once.
+func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, stream bool) error {
+	resp.StreamBody = stream
 	if timeout <= 0 {
 		timeout = u.timeout
 	}
