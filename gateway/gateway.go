@@ -165,7 +165,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	all := append(slices.Clip(cfg.Routes), cfg.DefaultRoute)
-	if err := g.buildUpstreams(all, opts.Registry); err != nil {
+	if err := g.buildUpstreams(opts.Registry); err != nil {
 		return nil, err
 	}
 	g.routes = make([]routeState, len(all))
@@ -208,14 +208,7 @@ func New(opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-func (g *Gateway) buildUpstreams(routes []config.Route, reg *prometheus.Registry) error {
-	// The client's read timeout must allow the longest route timeout.
-	longest := map[string]time.Duration{}
-	for _, r := range routes {
-		for _, n := range []string{r.Legacy, r.New} {
-			longest[n] = max(longest[n], r.Timeout)
-		}
-	}
+func (g *Gateway) buildUpstreams(reg *prometheus.Registry) error {
 	g.ups = make(map[string]*proxy.Upstream, len(g.cfg.Upstreams))
 	for name, u := range g.cfg.Upstreams {
 		var dial func(string) (net.Conn, error)
@@ -224,7 +217,6 @@ func (g *Gateway) buildUpstreams(routes []config.Route, reg *prometheus.Registry
 		}
 		up, err := proxy.NewUpstream(name, u, proxy.Options{
 			Dial:            dial,
-			ReadTimeout:     longest[name],
 			MaxBufferedBody: g.cfg.Limits.StreamResponseThresholdBytes,
 			OnStateChange: func(name string, from, to gobreaker.State) {
 				lvl := slog.LevelWarn

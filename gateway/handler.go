@@ -41,7 +41,7 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	if start.IsZero() {
 		start = time.Now()
 	}
-	g.m.inFlight.Inc()
+	g.m.inFlight.Add(1)
 	var idBuf [requestIDMax]byte
 	rid := g.ids.requestID(c, idBuf[:0])
 	x := exchange{ri: g.table.Default(), method: route.ParseMethod(c.Request().Header.Method())}
@@ -56,7 +56,7 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 			// it is a memcpy, and the shadow exchange runs elsewhere.
 			g.shadow.Complete(x.shadow, x.backend, c.Response(), err != nil)
 		}
-		g.m.inFlight.Dec()
+		g.m.inFlight.Add(-1)
 	}()
 	req := &c.Request().Header
 	req.SetCanonical(keyRequestID, rid)

@@ -46,10 +46,14 @@ var statusText = func() (s [600]string) {
 // metrics holds the pre-resolved children of every route×backend so the
 // hot path only does atomic adds.
 type metrics struct {
-	requests  *prometheus.CounterVec
-	inFlight  prometheus.Gauge
-	perRoute  []routeMetrics
-	codeCache []codeCounters // route × backend × method
+	requests *prometheus.CounterVec
+	// inFlight counts requests in the handler; the gauge reads it at scrape
+	// time, so a request pays one atomic add each way rather than a
+	// compare-and-swap loop on a float.
+	inFlight      atomic.Int64
+	inFlightGauge prometheus.GaugeFunc
+	perRoute      []routeMetrics
+	codeCache     []codeCounters // route × backend × method
 }
 
 type routeMetrics struct {
@@ -73,10 +77,10 @@ func newMetrics(reg *prometheus.Registry, tb *route.Table) (*metrics, error) {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricRequests, Help: "Requests answered, by Ficus route, backend that served them, method and status code.",
 		}, []string{"route", "backend", "method", "code"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: MetricInFlight, Help: "Requests being served by the public listener.",
-		}),
 	}
+	m.inFlightGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: MetricInFlight, Help: "Requests being served by the public listener.",
+	}, func() float64 { return float64(m.inFlight.Load()) })
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: MetricRequestDuration, Help: "Time from request read to response headers, by route and serving backend.",
 		Buckets: durationBuckets,
@@ -96,7 +100,7 @@ func newMetrics(reg *prometheus.Registry, tb *route.Table) (*metrics, error) {
 	rateLimited := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: MetricRateLimited, Help: "Requests refused with 429 by the route's rate limit.",
 	}, []string{"route"})
-	for _, c := range []prometheus.Collector{m.requests, m.inFlight, duration, upErrors, decisions, fallbacks, retries, rateLimited} {
+	for _, c := range []prometheus.Collector{m.requests, m.inFlightGauge, duration, upErrors, decisions, fallbacks, retries, rateLimited} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
