@@ -169,21 +169,7 @@ func (g *Gateway) attempt(c *fiber.Ctx, rs *routeState, x *exchange) proxy.Failu
 	up := rs.ups[b]
 	rm := &g.m.perRoute[x.ri]
 	for try := 0; ; try++ {
-		done, err := up.Allow()
-		f := proxy.FailBreakerOpen
-		if err == nil {
-			err = up.Do(c.Request(), c.Response(), rs.timeout[b], rs.stream)
-			f = proxy.Classify(err)
-			switch {
-			case f != proxy.FailNone:
-				done(err)
-			case c.Response().StatusCode() >= 500:
-				f, err = proxy.FailStatus5xx, proxy.ErrStatus5xx
-				done(err)
-			default:
-				done(nil)
-			}
-		}
+		f, err := up.Exchange(c.Request(), c.Response(), rs.timeout[b], rs.stream)
 		if f == proxy.FailNone {
 			return f
 		}

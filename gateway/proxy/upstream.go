@@ -111,7 +111,7 @@ type Upstream struct {
 	host    string
 	https   bool
 	timeout time.Duration
-	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+	breaker *gobreaker.CircuitBreaker[struct{}]
 }
 
 // Options tunes NewUpstream beyond the configuration.
@@ -192,7 +192,7 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 	return up, nil
 }
 
-func newBreaker(name string, b config.Breaker, onChange func(string, gobreaker.State, gobreaker.State)) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+func newBreaker(name string, b config.Breaker, onChange func(string, gobreaker.State, gobreaker.State)) *gobreaker.CircuitBreaker[struct{}] {
 	bucket := b.Window / 10
 	if bucket < time.Millisecond {
 		bucket = 0 // window too short to split: a fixed window
@@ -219,20 +219,39 @@ func newBreaker(name string, b config.Breaker, onChange func(string, gobreaker.S
 	if onChange != nil {
 		st.OnStateChange = onChange
 	}
-	return gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+	return gobreaker.NewCircuitBreaker[struct{}](st)
 }
 
-func noopDone(error) {}
-
-// Allow asks the breaker for permission to send one request. On success the
-// caller must call done exactly once with the outcome: nil, ErrStatus5xx,
-// ErrClientGone or the transport error. A refusal is an error Classify maps
-// to FailBreakerOpen.
-func (u *Upstream) Allow() (done func(error), err error) {
+// Exchange sends req to the upstream through its breaker and tells the
+// breaker the outcome: a transport error or a 5xx answer counts as a
+// failure (proxy.Do reports no error for a 5xx). It returns how the
+// exchange failed (FailNone on success, FailBreakerOpen when the breaker
+// refused and nothing was sent) and the error behind it. stream and the
+// body's ownership are as for Do.
+//
+// The breaker's Execute runs the exchange in place: unlike the two-step
+// breaker's Allow, it needs no per-request closure on the heap.
+func (u *Upstream) Exchange(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, stream bool) (Failure, error) {
 	if u.breaker == nil {
-		return noopDone, nil
+		return u.exchange(req, resp, timeout, stream)
 	}
-	return u.breaker.Allow()
+	f := FailBreakerOpen // stays so when Execute refuses without calling
+	_, err := u.breaker.Execute(func() (struct{}, error) {
+		var err error
+		f, err = u.exchange(req, resp, timeout, stream)
+		return struct{}{}, err
+	})
+	return f, err
+}
+
+func (u *Upstream) exchange(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, stream bool) (Failure, error) {
+	if err := u.Do(req, resp, timeout, stream); err != nil {
+		return Classify(err), err
+	}
+	if resp.StatusCode() >= 500 {
+		return FailStatus5xx, ErrStatus5xx
+	}
+	return FailNone, nil
 }
 
 // State returns "closed", "half-open" or "open" ("closed" when the breaker
