@@ -410,28 +410,9 @@ func (s *Shop) exportOrders(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		more := len(os) > f.max
-		if more {
-			os = os[:f.max]
-		}
-		var last int64
-		if len(os) > 0 {
-			last = os[len(os)-1].ChgSeq
-		}
-		root, err := s.feedRoot(r.Context(), tx, "auftraege", f, r.Form.Get("since"), len(os), last, more)
-		if err != nil {
-			return err
-		}
-		st, err := startStream(w, root)
-		if err != nil {
-			return err
-		}
-		for _, o := range os {
-			if err := st.item(toXMLAuftrag(o, s.cfg.Location)); err != nil {
-				return err
-			}
-		}
-		return st.end(root)
+		return writeFeed(s, w, r, tx, "auftraege", f, os,
+			func(o order) int64 { return o.ChgSeq },
+			func(o order) any { return toXMLAuftrag(o, s.cfg.Location) })
 	})
 }
 
@@ -448,29 +429,39 @@ func (s *Shop) exportProducts(w http.ResponseWriter, r *http.Request) error {
 		}); err != nil {
 			return err
 		}
-		more := len(as) > f.max
-		if more {
-			as = as[:f.max]
-		}
-		var last int64
-		if len(as) > 0 {
-			last = as[len(as)-1].ChgSeq
-		}
-		root, err := s.feedRoot(r.Context(), tx, "artikel", f, r.Form.Get("since"), len(as), last, more)
-		if err != nil {
-			return err
-		}
-		st, err := startStream(w, root)
-		if err != nil {
-			return err
-		}
-		for _, a := range as {
-			if err := st.item(toXMLArtikel(a, full, s.cfg.Location)); err != nil {
-				return err
-			}
-		}
-		return st.end(root)
+		return writeFeed(s, w, r, tx, "artikel", f, as,
+			func(a article) int64 { return a.ChgSeq },
+			func(a article) any { return toXMLArtikel(a, full, s.cfg.Location) })
 	})
+}
+
+// writeFeed streams one page of a change feed: items were read one beyond
+// f.max, so that the page can say whether more follow ("mehr") and where
+// the next one starts (the last item's change sequence).
+func writeFeed[T any](s *Shop, w http.ResponseWriter, r *http.Request, tx *sql.Tx, typ string, f feedQuery,
+	items []T, seq func(T) int64, toXML func(T) any) error {
+	more := len(items) > f.max
+	if more {
+		items = items[:f.max]
+	}
+	var last int64
+	if len(items) > 0 {
+		last = seq(items[len(items)-1])
+	}
+	root, err := s.feedRoot(r.Context(), tx, typ, f, r.Form.Get("since"), len(items), last, more)
+	if err != nil {
+		return err
+	}
+	st, err := startStream(w, root)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if err := st.item(toXML(it)); err != nil {
+			return err
+		}
+	}
+	return st.end(root)
 }
 
 // exportCatalog dumps the whole catalog with descriptions (a few hundred
