@@ -56,7 +56,9 @@ type Options struct {
 	// Admin, when set, serves /admin and everything below it on the admin
 	// listener.
 	Admin fiber.Handler
-	// Now is the clock of rate limits and RouteStats. Nil: time.Now.
+	// Now is the clock of rate limits, RouteStats and the time LegacyHits
+	// is given (tests). Nil: the real clock, read as few times as a request
+	// allows.
 	Now func() time.Time
 	// Dial, when set, connects to upstreams instead of TCP: it receives the
 	// upstream name and its host:port. For in-process upstreams (tests,
@@ -85,7 +87,6 @@ type LegacyHits interface {
 type Gateway struct {
 	cfg      *config.Config
 	log      *slog.Logger
-	now      func() time.Time
 	table    *route.Table
 	routes   []routeState
 	ups      map[string]*proxy.Upstream
@@ -105,9 +106,9 @@ type Gateway struct {
 	// tokenHeader carries the override token (routing.override.tokenHeader),
 	// in canonical form; it is removed before forwarding.
 	tokenHeader []byte
-	// fakeNow is Options.Now when set: the clock of tests. Nil: the
-	// request's own clock readings serve as "now".
-	fakeNow func() time.Time
+	// clock is Options.Now; nil means the real clock, and a request's own
+	// readings serve as "now" where it has one (see finish).
+	clock func() time.Time
 }
 
 // routeState is everything the hot path needs about one route.
@@ -136,16 +137,13 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Registry == nil {
 		return nil, errors.New("gateway: Options.Registry is required")
 	}
-	g := &Gateway{cfg: cfg, log: opts.Logger, now: opts.Now, decider: opts.Decider, dial: opts.Dial, hits: opts.LegacyHits,
-		stream: cfg.Limits.StreamResponseThresholdBytes, fakeNow: opts.Now}
+	g := &Gateway{cfg: cfg, log: opts.Logger, decider: opts.Decider, dial: opts.Dial, hits: opts.LegacyHits,
+		stream: cfg.Limits.StreamResponseThresholdBytes, clock: opts.Now}
 	if h := cfg.Routing.Override.TokenHeader; h != "" {
 		g.tokenHeader = fasthttp.AppendNormalizedHeaderKey(nil, h)
 	}
 	if g.log == nil {
 		g.log = slog.Default()
-	}
-	if g.now == nil {
-		g.now = time.Now
 	}
 	if g.decider == nil {
 		g.decider = newStaticDecider(cfg)
@@ -387,4 +385,12 @@ func (g *Gateway) RouteStats(routeName string) map[string]BackendStats {
 		return out
 	}
 	return nil
+}
+
+// now reads Options.Now, or the real clock.
+func (g *Gateway) now() time.Time {
+	if g.clock != nil {
+		return g.clock()
+	}
+	return time.Now()
 }

@@ -253,8 +253,8 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 	end := time.Now()
 	elapsed := end.Sub(start)
 	at := end
-	if g.fakeNow != nil {
-		at = g.fakeNow()
+	if g.clock != nil {
+		at = g.clock()
 	}
 	g.m.request(x.ri, x.backend, x.method, status, rs.name)
 	g.m.perRoute[x.ri].duration[x.backend].Observe(elapsed.Seconds())
