@@ -47,6 +47,8 @@ type Config struct {
 	// Retire tracks who still calls each route's legacy side, so legacy
 	// code is deleted only on evidence.
 	Retire Retire `yaml:"retire"`
+	// Intents is the ledger of routes with write affinity (config/affinity.go).
+	Intents Intents `yaml:"intents"`
 }
 
 // Retire configures the retirement tracker: per route, when the legacy side
@@ -263,6 +265,9 @@ type Route struct {
 	// Shadow mirrors a sample of the route's requests to the other side and
 	// compares the answers. Nil (the default) mirrors nothing.
 	Shadow *Shadow `yaml:"shadow"`
+	// Affinity binds each write intent (Idempotency-Key) to the side its
+	// first attempt went to. Nil (the default): no binding.
+	Affinity *WriteAffinity `yaml:"affinity"`
 }
 
 // Shadow configures one route's shadow traffic: a copy of sampled requests

@@ -77,6 +77,7 @@ func (c *Config) ApplyDefaults() {
 		c.Routes[i].applyDefaults()
 	}
 	c.DefaultRoute.applyDefaults()
+	c.applyIntentDefaults()
 }
 
 func (r *Route) applyDefaults() {
@@ -328,6 +329,7 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 	if r.Shadow != nil {
 		c.validateShadow(p+".shadow", r, add)
 	}
+	validateAffinity(p, r, add)
 }
 
 var writeMethod = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "DELETE": true}

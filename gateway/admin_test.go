@@ -3,6 +3,7 @@ package gateway
 import (
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,7 +55,8 @@ func TestNewWithDemoConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(Options{Config: cfg, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g, err := New(Options{Config: cfg, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Intents: openLedger(t, filepath.Join(t.TempDir(), "intents.db"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestNewWithDemoConfig(t *testing.T) {
 			t.Errorf("built-in decider sends %s to %s", r.Name, got.Backend)
 		}
 	}
-	if _, err := New(Options{Config: cfg, Registry: prometheus.NewRegistry()}); err != nil {
+	if _, err := New(Options{Config: cfg, Registry: prometheus.NewRegistry(), Intents: openLedger(t, filepath.Join(t.TempDir(), "i2.db"))}); err != nil {
 		t.Fatalf("a second gateway on a fresh registry: %v", err)
 	}
 }

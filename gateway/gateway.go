@@ -19,6 +19,7 @@ import (
 
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/gateway/intent"
 	"github.com/ficus-gw/ficus/gateway/proxy"
 	"github.com/ficus-gw/ficus/gateway/route"
 	"github.com/ficus-gw/ficus/gateway/shadow"
@@ -73,6 +74,9 @@ type Options struct {
 	// retirement tracker, gateway/retire). Route indexes follow
 	// Config.Routes, the default route last. Nil: not tracked.
 	LegacyHits LegacyHits
+	// Intents is the write-intent ledger of routes with affinity
+	// (routes[].affinity). Required when any route has affinity.
+	Intents intent.Ledger
 }
 
 // LegacyHits records that the legacy side served a route. Hit runs on the
@@ -103,6 +107,9 @@ type Gateway struct {
 	dial     func(upstream, addr string) (net.Conn, error)
 	shadow   *shadow.Shadow
 	hits     LegacyHits
+	intents  intent.Ledger
+	// intentMetrics counts write-affinity outcomes per route (affinity.go).
+	intentMetrics intentMetrics
 	// tokenHeader carries the override token (routing.override.tokenHeader),
 	// in canonical form; it is removed before forwarding.
 	tokenHeader []byte
@@ -124,6 +131,7 @@ type routeState struct {
 	limiter   *rateLimiter
 	err405    *Error
 	stats     [numBackends]backendRings
+	affinity  []byte // the intent header in canonical form; nil: no write affinity
 }
 
 // New builds the gateway: route table, one client and breaker per
@@ -138,7 +146,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, errors.New("gateway: Options.Registry is required")
 	}
 	g := &Gateway{cfg: cfg, log: opts.Logger, decider: opts.Decider, dial: opts.Dial, hits: opts.LegacyHits,
-		stream: cfg.Limits.StreamResponseThresholdBytes, clock: opts.Now}
+		stream: cfg.Limits.StreamResponseThresholdBytes, clock: opts.Now, intents: opts.Intents}
 	if h := cfg.Routing.Override.TokenHeader; h != "" {
 		g.tokenHeader = fasthttp.AppendNormalizedHeaderKey(nil, h)
 	}
@@ -176,6 +184,12 @@ func New(opts Options) (*Gateway, error) {
 		rs.fallback = r.FallbackEnabled()
 		rs.stream = !r.BufferResponses
 		rs.limiter = newRateLimiter(r.RateLimit.RPS, r.RateLimit.Burst)
+		if r.Affinity != nil {
+			if g.intents == nil {
+				return nil, fmt.Errorf("gateway: route %s has write affinity but Options.Intents is nil", r.Name)
+			}
+			rs.affinity = fasthttp.AppendNormalizedHeaderKey(nil, r.Affinity.Header)
+		}
 		rs.err405 = &Error{Status: fiber.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
 			Message: "method not allowed on this route; allowed: " + rs.route.Allow, Allow: rs.route.Allow}
 		names := [numBackends]string{decide.Legacy: r.Legacy, decide.New: r.New}
@@ -195,6 +209,15 @@ func New(opts Options) (*Gateway, error) {
 		}
 	}
 	if g.m, err = newMetrics(opts.Registry, g.table); err != nil {
+		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
+	}
+	names := make([]string, len(g.routes)) // "" for routes without affinity: no series
+	for i := range g.routes {
+		if g.routes[i].affinity != nil {
+			names[i] = g.routes[i].name
+		}
+	}
+	if g.intentMetrics, err = newIntentMetrics(opts.Registry, names); err != nil {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}
 	if g.shadow, err = shadow.New(shadow.Options{Config: cfg, Registry: opts.Registry, Logger: g.log.With("subsystem", "shadow"),

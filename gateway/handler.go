@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/gateway/intent"
 	"github.com/ficus-gw/ficus/gateway/proxy"
 	"github.com/ficus-gw/ficus/gateway/route"
 	"github.com/ficus-gw/ficus/gateway/shadow"
@@ -29,6 +30,8 @@ type exchange struct {
 	failure  proxy.Failure  // the last failure of the serving backend
 	err      error          // its error, for the log
 	shadow   *shadow.Ticket // non-nil when the request is mirrored
+	bound    bool           // a write whose intent is in the ledger (affinity.go)
+	intent   intent.Claim   // its claim, when bound
 }
 
 // handle is the whole proxy path. It returns *Error values that
@@ -93,6 +96,9 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 		if x.backend > decide.New || int(x.reason) >= numReasons { // a buggy Decider must not index out of range
 			x.backend, x.reason = decide.Legacy, decide.ReasonError
 		}
+		if err := g.bindIntent(c, rs, &x); err != nil {
+			return err
+		}
 	}
 
 	// Connection: close is hop-by-hop: it must not reach the upstream, but
@@ -103,6 +109,10 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	x.shadow = g.shadow.Begin(x.ri, x.backend, c.Request(), rid)
 	x.failure = g.attempt(c, rs, &x)
 	if x.failure != proxy.FailNone && x.backend == decide.New && rs.fallback && (x.method.Safe() || x.failure.NotSent()) {
+		if x.bound && !g.intentUnsent(rs, &x, true, rid) {
+			g.m.perRoute[x.ri].decisions[x.backend][x.reason].Inc()
+			return errIntentPending
+		}
 		resp := c.Response()
 		if resp.IsBodyStream() {
 			_ = resp.CloseBodyStream()
@@ -113,6 +123,9 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 			slog.String("failure", x.failure.String()), slog.Any("err", x.err))
 		x.fallback, x.backend, x.reason, x.err = x.failure, decide.Legacy, decide.ReasonFallback, nil
 		x.failure = g.attempt(c, rs, &x)
+	}
+	if x.bound && x.failure.NotSent() {
+		g.intentUnsent(rs, &x, false, rid)
 	}
 	g.m.perRoute[x.ri].decisions[x.backend][x.reason].Inc()
 	switch x.failure {

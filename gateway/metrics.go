@@ -28,7 +28,7 @@ const (
 const numBackends = 2 // decide.Legacy, decide.New
 
 var numReasons = len([...]decide.Reason{decide.ReasonDefault, decide.ReasonOverride, decide.ReasonPinned,
-	decide.ReasonFlag, decide.ReasonCanary, decide.ReasonFallback, decide.ReasonError})
+	decide.ReasonFlag, decide.ReasonCanary, decide.ReasonFallback, decide.ReasonError, decide.ReasonAffinity})
 
 // durationBuckets are classic buckets (seconds) spanning a fast cache hit
 // to a legacy page that is about to time out.

@@ -63,6 +63,7 @@ func runDemo(ctx context.Context, data string, env *environment) error {
 	cfg.Admin.AuditDB = filepath.Join(data, "ficus-audit.db")
 	cfg.Shadow.DB = filepath.Join(data, "ficus-shadow.db")
 	cfg.Retire.DB = filepath.Join(data, "ficus-retire.db")
+	cfg.Intents.DB = filepath.Join(data, "ficus-intents.db")
 	cfg.Flags.File = filepath.Join(data, "flags.json")
 	if err := writeIfAbsent(cfg.Flags.File, config.DemoFlags()); err != nil {
 		return err

@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/ficus-gw/ficus/acl"
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/admin"
 	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/gateway/intent"
 	"github.com/ficus-gw/ficus/gateway/retire"
 	"github.com/ficus-gw/ficus/gateway/shadow"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
@@ -139,6 +142,10 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 	if err != nil {
 		return err
 	}
+	ledger, err := openIntents(g, cfg, log)
+	if err != nil {
+		return err
+	}
 	gw, err = gateway.New(gateway.Options{
 		Config:         cfg,
 		Registry:       reg,
@@ -147,6 +154,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 		Admin:          api.Handler(),
 		LegacyHits:     tracker,
 		ShadowMappings: mappings,
+		Intents:        ledger,
 	})
 	if err != nil {
 		return fmt.Errorf("building the gateway: %w", err)
@@ -187,4 +195,27 @@ func shadowMappings(cfg *config.Config) (map[string]shadow.Mapping, error) {
 		out[r.Name] = shadow.ProductDetail{Translator: tr}
 	}
 	return out, nil
+}
+
+// openIntents opens the write-intent ledger when a route has write affinity
+// and keeps it pruned; nil otherwise.
+func openIntents(g *group, cfg *config.Config, log *slog.Logger) (intent.Ledger, error) {
+	if !cfg.HasWriteAffinity() {
+		return nil, nil
+	}
+	l, err := intent.OpenSQLite(g.ctx, cfg.Intents.DB)
+	if err != nil {
+		return nil, fmt.Errorf("opening the intent ledger: %w", err)
+	}
+	g.Defer(func() { _ = l.Close() })
+	var ttl time.Duration
+	for _, r := range cfg.Routes {
+		if r.Affinity != nil {
+			ttl = max(ttl, r.Affinity.TTL)
+		}
+	}
+	g.Go("intent ledger pruning", func(ctx context.Context) error {
+		return intent.RunPrune(ctx, l, ttl, time.Hour, time.Now, log.With("subsystem", "intents"))
+	})
+	return l, nil
 }

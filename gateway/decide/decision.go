@@ -50,11 +50,15 @@ const (
 	ReasonFallback
 	// ReasonError: flag evaluation failed; the route's default served.
 	ReasonError
+	// ReasonAffinity: a retry of a write intent went to the side its
+	// first attempt went to (routes[].affinity), against the decision.
+	ReasonAffinity
 )
 
 var reasonNames = [...]string{
 	ReasonDefault: "default", ReasonOverride: "override", ReasonPinned: "pinned",
 	ReasonFlag: "flag", ReasonCanary: "canary", ReasonFallback: "fallback", ReasonError: "error",
+	ReasonAffinity: "affinity",
 }
 
 // String returns the metric label of r.

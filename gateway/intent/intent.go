@@ -21,6 +21,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -78,4 +79,25 @@ func KeyID(route, key string) string {
 	h.Write([]byte{0})
 	h.Write([]byte(key))
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// RunPrune runs l.Prune every interval until ctx is done, forgetting keys first
+// seen more than ttl ago, and logs what it removed or why it could not.
+func RunPrune(ctx context.Context, l Ledger, ttl, interval time.Duration, now func() time.Time, log *slog.Logger) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			n, err := l.Prune(ctx, now().Add(-ttl))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Warn("pruning the intent ledger failed; will retry", "err", err)
+			case n > 0:
+				log.Debug("pruned expired write intents", "count", n)
+			}
+		}
+	}
 }
