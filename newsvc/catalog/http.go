@@ -77,6 +77,8 @@ func (s *Service) newApp() *fiber.App {
 	v1.Get("/products/:sku", s.getProduct)
 	v1.Put("/products/:sku", s.putProduct)
 	v1.Post("/products/:sku/stock-adjustments", s.postStockAdjustment)
+	v1.Get("/stock-reservations", s.listReservations)
+	v1.Post("/stock-reservations/:reference/release", s.postReservationRelease)
 	v1.Get("/events", outbox.PullHandler(s.db))
 	app.Get("/api/v2/products", s.listProductsV2)
 	return app
@@ -326,6 +328,8 @@ func (s *Service) postStockAdjustment(c *fiber.Ctx) error {
 				s.metrics.adjustment(outcomeOutOfStock)
 			case apierr.CodeIdempotencyReused:
 				s.metrics.adjustment(outcomeKeyReused)
+			case apierr.CodeConflict:
+				s.metrics.adjustment(outcomeReferenceReleased)
 			}
 		}
 		return err

@@ -21,6 +21,9 @@ const (
 	outcomeOutOfStock = "out_of_stock"
 	outcomeKeyReused  = "key_reused"
 	outcomeShadow     = "shadow"
+	// outcomeReferenceReleased: a reservation refused because its
+	// reference was released (it arrived after its holder gave up).
+	outcomeReferenceReleased = "reference_released"
 )
 
 // metrics are nil-safe so that a Service without a registry counts nothing.
@@ -35,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m := &metrics{
 		adjustments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricStockAdjustments,
-			Help: "Stock adjustment requests by outcome: applied, replayed (same Idempotency-Key), out_of_stock, key_reused, shadow."},
+			Help: "Stock adjustment requests by outcome: applied, replayed (same Idempotency-Key), out_of_stock, key_reused, shadow, reference_released (a late reservation refused)."},
 			[]string{"outcome"}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricRateLimited,
 			Help: "Requests answered 429 by the catalog's own token bucket."}),

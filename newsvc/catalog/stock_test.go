@@ -70,7 +70,7 @@ func TestStockAdjustmentIsIdempotent(t *testing.T) {
 		t.Errorf("same key, other SKU: %s", r)
 	}
 	want := `
-# HELP ficus_catalog_stock_adjustments_total Stock adjustment requests by outcome: applied, replayed (same Idempotency-Key), out_of_stock, key_reused, shadow.
+# HELP ficus_catalog_stock_adjustments_total Stock adjustment requests by outcome: applied, replayed (same Idempotency-Key), out_of_stock, key_reused, shadow, reference_released (a late reservation refused).
 # TYPE ficus_catalog_stock_adjustments_total counter
 ficus_catalog_stock_adjustments_total{outcome="applied"} 1
 ficus_catalog_stock_adjustments_total{outcome="key_reused"} 2

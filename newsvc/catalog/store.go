@@ -55,6 +55,7 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);`,
 	},
 	outbox.Migration,
+	reservationsMigration,
 }
 
 // Event types and the schema version of their data that this service emits.
@@ -287,6 +288,13 @@ func (s *Service) adjustStock(ctx context.Context, m reqMeta, sku, key string, a
 	var out storedResponse
 	err := s.write(ctx, m, func(tx *sql.Tx) error {
 		now := s.now().UTC()
+		// Checked before the key's replay: a reservation under a released
+		// reference is not held, whatever an earlier answer said.
+		if a.Reason == reasonOrderReserved {
+			if err := refuseReleased(ctx, tx, a.Reference); err != nil {
+				return err
+			}
+		}
 		var prevHash string
 		var status int
 		var body []byte
@@ -301,43 +309,8 @@ func (s *Service) adjustStock(ctx context.Context, m reqMeta, sku, key string, a
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("reading idempotency key: %w", err)
 		}
-		p, err := getProduct(ctx, tx, sku)
-		if errors.Is(err, errNoProduct) {
-			return apierr.New(apierr.CodeNotFound, "no product with SKU %s", sku)
-		}
+		adj, err := s.applyAdjustment(ctx, tx, m, sku, a, now)
 		if err != nil {
-			return err
-		}
-		after := p.Stock + a.Delta
-		if after < 0 {
-			return apierr.New(apierr.CodeOutOfStock, "only %d of %s in stock, cannot take %d", p.Stock, sku, -a.Delta).
-				WithDetails(map[string]any{"sku": sku, "requested": -a.Delta, "available": p.Stock})
-		}
-		if after > maxStock {
-			return apierr.New(apierr.CodeBusinessRule, "stock of %s would exceed %d", sku, maxStock)
-		}
-		adj := StockAdjustment{ID: uuid.NewString(), SKU: sku, Delta: a.Delta, Reason: a.Reason, Reference: a.Reference,
-			StockBefore: p.Stock, StockAfter: after, Version: p.Version + 1, CreatedAt: now}
-		ts := now.Format(tsLayout)
-		// The stock guard in WHERE is redundant with the check above under
-		// the single writer; it keeps the invariant if that ever changes.
-		r, err := tx.ExecContext(ctx, `UPDATE products SET stock = stock + ?, version = version + 1, updated_at = ?
-			WHERE sku = ? AND version = ? AND stock + ? >= 0`, a.Delta, ts, sku, p.Version, a.Delta)
-		if err != nil {
-			return fmt.Errorf("adjusting stock of %s: %w", sku, err)
-		}
-		if n, err := r.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("adjusting stock of %s: %d rows changed (%v)", sku, n, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO stock_adjustments
-			(id, sku, delta, reason, reference, stock_before, stock_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			adj.ID, sku, a.Delta, a.Reason, a.Reference, p.Stock, after, ts); err != nil {
-			return fmt.Errorf("recording stock adjustment: %w", err)
-		}
-		if err := s.emit(ctx, tx, m, EventStockChanged, sku, StockChanged{
-			SKU: sku, Delta: a.Delta, StockBefore: p.Stock, StockAfter: after,
-			Reason: a.Reason, Reference: a.Reference, Version: adj.Version,
-		}, now); err != nil {
 			return err
 		}
 		body, err = json.Marshal(adj)
@@ -347,13 +320,59 @@ func (s *Service) adjustStock(ctx context.Context, m reqMeta, sku, key string, a
 		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys(key, request_hash, status, body, created_at)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET request_hash = excluded.request_hash,
 			status = excluded.status, body = excluded.body, created_at = excluded.created_at`,
-			key, hash, 201, body, ts); err != nil {
+			key, hash, 201, body, now.Format(tsLayout)); err != nil {
 			return fmt.Errorf("remembering idempotency key: %w", err)
 		}
 		out = storedResponse{status: 201, body: body}
 		return nil
 	})
 	return out, err
+}
+
+// applyAdjustment changes sku's stock by a.Delta in tx, records the
+// adjustment and emits stock.changed. It refuses (422) stock below zero or
+// above maxStock, and answers 404 for an unknown SKU.
+func (s *Service) applyAdjustment(ctx context.Context, tx *sql.Tx, m reqMeta, sku string, a adjustment, now time.Time) (StockAdjustment, error) {
+	p, err := getProduct(ctx, tx, sku)
+	if errors.Is(err, errNoProduct) {
+		return StockAdjustment{}, apierr.New(apierr.CodeNotFound, "no product with SKU %s", sku)
+	}
+	if err != nil {
+		return StockAdjustment{}, err
+	}
+	after := p.Stock + a.Delta
+	if after < 0 {
+		return StockAdjustment{}, apierr.New(apierr.CodeOutOfStock, "only %d of %s in stock, cannot take %d", p.Stock, sku, -a.Delta).
+			WithDetails(map[string]any{"sku": sku, "requested": -a.Delta, "available": p.Stock})
+	}
+	if after > maxStock {
+		return StockAdjustment{}, apierr.New(apierr.CodeBusinessRule, "stock of %s would exceed %d", sku, maxStock)
+	}
+	adj := StockAdjustment{ID: uuid.NewString(), SKU: sku, Delta: a.Delta, Reason: a.Reason, Reference: a.Reference,
+		StockBefore: p.Stock, StockAfter: after, Version: p.Version + 1, CreatedAt: now}
+	ts := now.Format(tsLayout)
+	// The stock guard in WHERE is redundant with the check above under
+	// the single writer; it keeps the invariant if that ever changes.
+	r, err := tx.ExecContext(ctx, `UPDATE products SET stock = stock + ?, version = version + 1, updated_at = ?
+		WHERE sku = ? AND version = ? AND stock + ? >= 0`, a.Delta, ts, sku, p.Version, a.Delta)
+	if err != nil {
+		return StockAdjustment{}, fmt.Errorf("adjusting stock of %s: %w", sku, err)
+	}
+	if n, err := r.RowsAffected(); err != nil || n != 1 {
+		return StockAdjustment{}, fmt.Errorf("adjusting stock of %s: %d rows changed (%v)", sku, n, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO stock_adjustments
+		(id, sku, delta, reason, reference, stock_before, stock_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		adj.ID, sku, a.Delta, a.Reason, a.Reference, p.Stock, after, ts); err != nil {
+		return StockAdjustment{}, fmt.Errorf("recording stock adjustment: %w", err)
+	}
+	if err := s.emit(ctx, tx, m, EventStockChanged, sku, StockChanged{
+		SKU: sku, Delta: a.Delta, StockBefore: p.Stock, StockAfter: after,
+		Reason: a.Reason, Reference: a.Reference, Version: adj.Version,
+	}, now); err != nil {
+		return StockAdjustment{}, err
+	}
+	return adj, nil
 }
 
 // requestHash identifies what a stock adjustment asks for, independent of
