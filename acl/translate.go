@@ -1,8 +1,6 @@
 package acl
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ficus-gw/ficus/newsvc/order"
 )
 
 // ErrUnknownValue wraps every legacy value the translators do not know: a
@@ -488,15 +488,12 @@ func OrderID(no, extRef string) string {
 	return LegacyOrderID(no)
 }
 
-// ExtRefForKey derives the legacy ext_ref from a client's Idempotency-Key.
-// Keys may be up to 128 characters with spaces, ext_ref at most 64 without,
-// so the key is hashed (128 bits of SHA-256, hex): a retry with the same key
-// reaches the legacy with the same ext_ref, and the legacy replays the
-// order instead of booking it twice.
-func ExtRefForKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "ik-" + hex.EncodeToString(sum[:16])
-}
+// ExtRefForKey derives the legacy ext_ref from a client's Idempotency-Key:
+// order.IntentRef, the one definition both sides share. Keys may be up to
+// 128 characters with spaces, ext_ref at most 64 without, so the key is
+// hashed: a retry with the same key reaches the legacy with the same ext_ref,
+// and the legacy replays the order instead of booking it twice.
+func ExtRefForKey(key string) string { return order.IntentRef(key) }
 
 // FeedPage is the position information of a change-feed page.
 type FeedPage struct {

@@ -506,7 +506,7 @@ func (s *Syncer) copyOrder(ctx context.Context, a acl.Auftrag, st *Stats) error 
 	}
 	lo := order.LegacyOrder{
 		LegacyOrderNo: o.LegacyOrderNo, CustomerID: o.CustomerID, Status: order.Status(o.Status),
-		Currency: o.Currency, PlacedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+		Currency: o.Currency, PlacedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, ExtRef: strings.TrimSpace(a.ExtRef),
 	}
 	for _, l := range o.Lines {
 		lo.Lines = append(lo.Lines, order.LegacyLine{Sku: l.Sku, Name: l.Name, Quantity: l.Quantity, UnitPriceMinor: l.UnitPrice.AmountMinor})

@@ -36,7 +36,14 @@ type product struct {
 var (
 	errUnknownSku = errors.New("catalog: unknown sku")
 	errOutOfStock = errors.New("catalog: out of stock")
+	// errReferenceReleased: the Catalog refused a reservation because its
+	// reference (the order id) was released by reference before.
+	errReferenceReleased = errors.New("catalog: reservation reference already released")
 )
+
+// releasedReason is the details.reason of the Catalog's 409 CONFLICT for a
+// reservation under a released reference.
+const releasedReason = "reservation-reference-released"
 
 // catalogFailure is a Catalog call that failed because the Catalog is
 // unhealthy or unreachable: these, and only these, trip the breaker.
@@ -242,8 +249,33 @@ func (c *catalogClient) adjustStock(ctx context.Context, sku string, delta int64
 		if json.Unmarshal(r.body, &b) == nil && b.Code == apierr.CodeOutOfStock {
 			return errOutOfStock
 		}
+	case http.StatusConflict:
+		var b struct {
+			Code    string `json:"code"`
+			Details struct {
+				Reason string `json:"reason"`
+			} `json:"details"`
+		}
+		if json.Unmarshal(r.body, &b) == nil && b.Code == apierr.CodeConflict && b.Details.Reason == releasedReason {
+			return errReferenceReleased
+		}
 	}
 	return fmt.Errorf("catalog stock adjustment of %s by %d answered %d: %s", sku, delta, r.status, truncate(r.body))
+}
+
+// releaseReference releases every reservation the Catalog holds under
+// reference and makes it refuse later reservations under it. Calling it
+// again changes nothing, so a retry after a lost answer is safe.
+func (c *catalogClient) releaseReference(ctx context.Context, reference, requestID string) error {
+	h := http.Header{apierr.RequestIDHeader: {requestID}}
+	r, err := c.do(ctx, http.MethodPost, "/api/v1/stock-reservations/"+url.PathEscape(reference)+"/release", []byte("{}"), h)
+	if err != nil {
+		return err
+	}
+	if r.status == http.StatusOK {
+		return nil
+	}
+	return fmt.Errorf("catalog release of reservations of %s answered %d: %s", reference, r.status, truncate(r.body))
 }
 
 func truncate(b []byte) string {

@@ -60,6 +60,14 @@ type Config struct {
 	// died with the process) blocks retries before a retry may take it over.
 	// Zero means 60s.
 	IdempotencyLease time.Duration
+	// SweepInterval is how often Run looks for claims left pending beyond
+	// IdempotencyLease (their process died) and resolves them; Run also
+	// sweeps once at start. Zero means a quarter of IdempotencyLease.
+	SweepInterval time.Duration
+	// InternalFromAnyAddr serves the /internal/v1 endpoints (integrity data
+	// for reconcile) to clients on any address. False means loopback
+	// clients only.
+	InternalFromAnyAddr bool
 	// IdempotencyTTL is how long a finished Idempotency-Key is remembered
 	// (and its reply replayed); Run forgets older ones hourly. Zero means 24h.
 	IdempotencyTTL time.Duration
@@ -131,6 +139,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.IdempotencyLease <= 0 {
 		cfg.IdempotencyLease = defaultIdempotencyLease
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = cfg.IdempotencyLease / 4
 	}
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = defaultIdempotencyTTL

@@ -42,10 +42,12 @@ type fakeCatalog struct {
 
 	mu          sync.Mutex
 	products    map[string]*fakeProduct
-	replies     map[string]fakeReply // Idempotency-Key -> first reply
-	requests    int                  // every request received
-	adjustments int                  // stock adjustments applied (not replays)
-	failing     bool                 // answer 500 to everything
+	replies     map[string]fakeReply        // Idempotency-Key -> first reply
+	requests    int                         // every request received
+	adjustments int                         // stock adjustments applied (not replays)
+	failing     bool                        // answer 500 to everything
+	held        map[string]map[string]int64 // reference -> sku -> units reserved and not released
+	released    map[string]bool             // references released by reference
 }
 
 type fakeProduct struct {
@@ -62,7 +64,8 @@ type fakeReply struct {
 
 func newFakeCatalog(t testing.TB) *fakeCatalog {
 	t.Helper()
-	f := &fakeCatalog{products: map[string]*fakeProduct{}, replies: map[string]fakeReply{}}
+	f := &fakeCatalog{products: map[string]*fakeProduct{}, replies: map[string]fakeReply{},
+		held: map[string]map[string]int64{}, released: map[string]bool{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -115,6 +118,24 @@ func (f *fakeCatalog) serve(w http.ResponseWriter, r *http.Request) {
 		f.writeErr(w, http.StatusInternalServerError, apierr.CodeInternal)
 		return
 	}
+	if ref, ok := strings.CutPrefix(r.URL.Path, "/api/v1/stock-reservations/"); ok && r.Method == http.MethodPost {
+		ref, ok = strings.CutSuffix(ref, "/release")
+		if !ok {
+			f.writeErr(w, http.StatusNotFound, apierr.CodeNotFound)
+			return
+		}
+		if !f.released[ref] {
+			f.released[ref] = true
+			for sku, n := range f.held[ref] {
+				f.products[sku].stock += n
+				f.adjustments++
+			}
+			delete(f.held, ref)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"reference":%q,"released":[],"releasedAt":"2026-01-01T00:00:00Z"}`, ref)
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v1/products/")
 	if !ok {
 		f.writeErr(w, http.StatusNotFound, apierr.CodeNotFound)
@@ -159,12 +180,26 @@ func (f *fakeCatalog) serve(w http.ResponseWriter, r *http.Request) {
 			f.writeErr(w, http.StatusNotFound, apierr.CodeNotFound)
 			return
 		}
+		if adj.Reason == "order-reserved" && f.released[adj.Reference] {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusConflict)
+			_, _ = fmt.Fprintf(w, `{"code":"CONFLICT","message":"released","requestId":"fake","details":{"reason":"reservation-reference-released"}}`)
+			return
+		}
 		if p.stock+adj.Delta < 0 {
 			f.writeErr(w, http.StatusUnprocessableEntity, apierr.CodeOutOfStock)
 			return
 		}
 		p.stock += adj.Delta
 		f.adjustments++
+		if f.held[adj.Reference] == nil {
+			f.held[adj.Reference] = map[string]int64{}
+		}
+		if adj.Reason == "order-reserved" {
+			f.held[adj.Reference][sku] -= adj.Delta
+		} else {
+			f.held[adj.Reference][sku] = max(0, f.held[adj.Reference][sku]-adj.Delta)
+		}
 		body := f.productJSON(sku, p)
 		f.replies[key] = fakeReply{status: http.StatusCreated, body: body}
 		w.Header().Set("Content-Type", "application/json")

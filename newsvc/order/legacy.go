@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ficus-gw/ficus/newsvc/outbox"
 )
 
 // LegacyOrder is an order that originated in the legacy monolith, already
@@ -27,6 +29,13 @@ type LegacyOrder struct {
 	Currency string
 	// Lines are the order's products; at least one.
 	Lines []LegacyLine
+	// ExtRef is the legacy's ext_ref of the order, its intent lineage:
+	// IntentRef of the Idempotency-Key when the anti-corruption layer booked
+	// it, the new-side orderId when it was written back from this service,
+	// whatever the legacy's own client sent otherwise, or empty. Stored for
+	// reconcile; when it names an order this service booked, that order is
+	// linked instead of mirrored.
+	ExtRef string
 	// PlacedAt becomes createdAt; UpdatedAt the order's updatedAt. Zero
 	// means the service clock's now.
 	PlacedAt  time.Time
@@ -53,24 +62,54 @@ func LegacyOrderID(no string) string {
 // be stored; the sync should log and skip the order, not retry it.
 var ErrInvalidLegacyOrder = errors.New("invalid legacy order")
 
+// LegacyEventID is the eventId of the order event of type typ that
+// UpsertFromLegacy emits when the legacy order numbered no reaches version:
+// a name-based UUID (RFC 9562 version 5), so a replayed or repeated sync, in
+// any environment, produces the same id and consumers deduplicate it.
+func LegacyEventID(no, typ string, version int64) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte(fmt.Sprintf("urn:ficus:legacy-order-event:%s:%s:%d", no, typ, version))).String()
+}
+
 // UpsertFromLegacy creates or updates the order that mirrors a legacy order,
 // keyed by LegacyOrderNo: calling it again with the same content changes
 // nothing (version and updatedAt included), with different content it
-// replaces status and lines and bumps the version. It reserves no stock and
-// publishes no event: the legacy did both when the order was placed there,
-// and a sync replaying history must not look like new business.
+// replaces status and lines and bumps the version. An order whose ExtRef is
+// the id of an order this service booked (written back to the legacy) is
+// linked to that order, not mirrored a second time.
+//
+// It reserves no stock: the legacy did that. It publishes the same order.*
+// events as orders booked here, so consumers see every order: order.created
+// when the order is first seen, the status event when its status changes.
+// Their eventIds come from LegacyEventID, so a replayed sync emits nothing
+// new and a rebuilt mirror emits the same ids. An order this service booked
+// gets no second order.created.
 func (s *Service) UpsertFromLegacy(ctx context.Context, lo LegacyOrder) error {
 	o, err := s.fromLegacy(lo)
 	if err != nil {
 		return err
 	}
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	emitted := false
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		emitted = false
 		cur, err := getOrderByLegacyNo(ctx, tx, lo.LegacyOrderNo)
+		if errors.Is(err, errNotFound) && lo.ExtRef != "" {
+			cur, err = s.linkWrittenBack(ctx, tx, lo)
+		}
 		if errors.Is(err, errNotFound) {
-			return insertOrder(ctx, tx, &o)
+			if err := insertOrder(ctx, tx, &o); err != nil {
+				return err
+			}
+			emitted = true
+			return appendLegacyEvent(ctx, tx, o, eventType(StatusPlaced), o.CreatedAt)
 		}
 		if err != nil {
 			return err
+		}
+		if lo.ExtRef != "" && cur.extRef != lo.ExtRef {
+			// Lineage only: not a change of the order, no version.
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET ext_ref = ? WHERE id = ?`, lo.ExtRef, cur.ID); err != nil {
+				return fmt.Errorf("recording ext_ref of legacy order %s: %w", lo.LegacyOrderNo, err)
+			}
 		}
 		if cur.Status == o.Status && cur.CustomerID == o.CustomerID && cur.Currency == o.Currency &&
 			slices.Equal(cur.Lines, o.Lines) {
@@ -85,8 +124,58 @@ func (s *Service) UpsertFromLegacy(ctx context.Context, lo LegacyOrder) error {
 			return fmt.Errorf("updating legacy order %s: %w", lo.LegacyOrderNo, err)
 		}
 		o.ID = cur.ID
-		return insertLines(ctx, tx, &o)
+		if err := insertLines(ctx, tx, &o); err != nil {
+			return err
+		}
+		// A status event for a status change; there is no event for a
+		// change of lines alone, and none for a move back to PLACED (the
+		// legacy does not do that; order.created is for first sight only).
+		if cur.Status == o.Status || o.Status == StatusPlaced {
+			return nil
+		}
+		updated, err := getOrder(ctx, tx, cur.ID)
+		if err != nil {
+			return err
+		}
+		emitted = true
+		return appendLegacyEvent(ctx, tx, updated, eventType(updated.Status), updated.UpdatedAt)
 	})
+	if err == nil && emitted {
+		s.dispatcher.Kick()
+	}
+	return err
+}
+
+// linkWrittenBack finds the order this service booked that the legacy order
+// lo mirrors (its ext_ref is that order's id, written back by the sync) and
+// links it to lo's number. errNotFound when there is none or it is linked
+// to another legacy order already.
+func (s *Service) linkWrittenBack(ctx context.Context, tx *sql.Tx, lo LegacyOrder) (Order, error) {
+	cur, err := getOrder(ctx, tx, lo.ExtRef)
+	if err != nil {
+		return Order{}, err
+	}
+	if cur.LegacyOrderNo != "" {
+		s.log.Warn("legacy order names a new-side order linked to another legacy order; mirroring it separately",
+			"legacy_order_no", lo.LegacyOrderNo, "order_id", cur.ID, "linked_to", cur.LegacyOrderNo)
+		return Order{}, errNotFound
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE orders SET legacy_order_no = ? WHERE id = ?`, lo.LegacyOrderNo, cur.ID); err != nil {
+		return Order{}, fmt.Errorf("linking order %s to legacy order %s: %w", cur.ID, lo.LegacyOrderNo, err)
+	}
+	cur.LegacyOrderNo = lo.LegacyOrderNo
+	return cur, nil
+}
+
+// appendLegacyEvent stores the order event typ of a mirrored order, with a
+// stable eventId and occurredAt (the legacy's own time of the change).
+func appendLegacyEvent(ctx context.Context, tx *sql.Tx, o Order, typ string, at time.Time) error {
+	ev, err := outbox.New(typ, eventSchemaVersion, o.ID, "legacy:"+o.LegacyOrderNo, "", o, at)
+	if err != nil {
+		return err
+	}
+	ev.EventID = LegacyEventID(o.LegacyOrderNo, typ, o.Version)
+	return outbox.Append(ctx, tx, ev)
 }
 
 // fromLegacy validates lo and builds the Order it becomes.
@@ -99,6 +188,8 @@ func (s *Service) fromLegacy(lo LegacyOrder) (Order, error) {
 		return Order{}, bad("legacy order number must be 1 to %d characters", maxIDLength)
 	case lo.CustomerID == "" || len(lo.CustomerID) > maxIDLength:
 		return Order{}, bad("customer id must be 1 to %d characters", maxIDLength)
+	case len(lo.ExtRef) > maxKeyLength:
+		return Order{}, bad("ext_ref must be at most %d characters", maxKeyLength)
 	case !lo.Status.Valid():
 		return Order{}, bad("unknown status %q", lo.Status)
 	case !validCurrency(lo.Currency):
@@ -113,6 +204,7 @@ func (s *Service) fromLegacy(lo LegacyOrder) (Order, error) {
 		Status:        lo.Status,
 		Currency:      lo.Currency,
 		LegacyOrderNo: lo.LegacyOrderNo,
+		extRef:        lo.ExtRef,
 		CreatedAt:     lo.PlacedAt.UTC(),
 		UpdatedAt:     lo.UpdatedAt.UTC(),
 		Version:       1,

@@ -58,8 +58,17 @@ func TestUpsertFromLegacy(t *testing.T) {
 	if o := get(); o.Status != StatusShipped || o.Version != 2 || o.Total.AmountMinor != 2500 || len(o.Lines) != 1 {
 		t.Fatalf("updated order %+v", o)
 	}
-	if n := len(h.events()); n != 0 {
-		t.Fatalf("%d events for a legacy sync, want 0", n)
+	// Consumers saw the order like any other: created, then shipped, each
+	// once, with ids derived from the legacy number, type and version.
+	evs := h.events()
+	if len(evs) != 2 || evs[0].Type != "order.created" || evs[0].EventID != LegacyEventID("L-1001", "order.created", 1) ||
+		evs[1].Type != "order.shipped" || evs[1].EventID != LegacyEventID("L-1001", "order.shipped", 2) ||
+		evs[0].SchemaVersion != eventSchemaVersion || evs[0].AggregateID != LegacyOrderID("L-1001") {
+		t.Fatalf("events of a legacy sync: %+v", evs)
+	}
+	var data Order
+	if err := json.Unmarshal(evs[1].Data, &data); err != nil || data.Status != StatusShipped || data.LegacyOrderNo != "L-1001" {
+		t.Fatalf("order.shipped data %s (%v)", evs[1].Data, err)
 	}
 	// It shows up in the customer's list like any other order.
 	res := h.do(http.MethodGet, "/api/v1/orders?customerId=alice", "")
@@ -236,5 +245,75 @@ func TestLinkLegacyOrder(t *testing.T) {
 	wantStatus(t, res, http.StatusOK, "")
 	if o := res.order(t); o.LegacyOrderNo != "L-99" {
 		t.Fatalf("legacyOrderNo = %q, want L-99", o.LegacyOrderNo)
+	}
+}
+
+// A replayed sync (the same legacy history again, here into a rebuilt
+// mirror) produces events with the same ids, so a consumer that
+// deduplicates by eventId processes each once; repeating an upsert in the
+// same mirror produces no event at all.
+func TestLegacyOrderEventsHaveStableIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	placed := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	history := []LegacyOrder{
+		{LegacyOrderNo: "L-7", CustomerID: "bob", Status: StatusPlaced, Currency: "EUR", ExtRef: "ik-0123456789abcdef0123456789abcdef",
+			Lines: []LegacyLine{{Sku: "A", Name: "Alpha", Quantity: 1, UnitPriceMinor: 500}}, PlacedAt: placed},
+		{LegacyOrderNo: "L-7", CustomerID: "bob", Status: StatusPaid, Currency: "EUR", ExtRef: "ik-0123456789abcdef0123456789abcdef",
+			Lines: []LegacyLine{{Sku: "A", Name: "Alpha", Quantity: 1, UnitPriceMinor: 500}}, PlacedAt: placed, UpdatedAt: placed.Add(time.Hour)},
+	}
+	sync := func(h *harness) []outbox.Stored {
+		for _, lo := range history {
+			for range 2 { // each entry delivered twice, as an at-least-once feed does
+				if err := h.svc.UpsertFromLegacy(ctx, lo); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return h.events()
+	}
+	first := sync(startWithFake(t, nil))
+	rebuilt := sync(startWithFake(t, nil))
+	if len(first) != 2 || first[0].Type != "order.created" || first[1].Type != "order.paid" {
+		t.Fatalf("events %+v, want order.created then order.paid", first)
+	}
+	seen := map[string]bool{}
+	for i := range first {
+		if first[i].EventID != rebuilt[i].EventID || !first[i].OccurredAt.Equal(rebuilt[i].OccurredAt) || seen[first[i].EventID] {
+			t.Fatalf("event %d: ids %s and %s differ between syncs (or repeat)", i, first[i].EventID, rebuilt[i].EventID)
+		}
+		seen[first[i].EventID] = true
+	}
+	if !first[0].OccurredAt.Equal(placed) {
+		t.Errorf("order.created occurredAt %s, want the legacy's placement time %s", first[0].OccurredAt, placed)
+	}
+}
+
+// An order booked on the new side and written back to the legacy comes back
+// through the feed with ext_ref = its orderId: it is linked, not mirrored,
+// and consumers get no second order.created.
+func TestWrittenBackOrderIsLinkedNotMirrored(t *testing.T) {
+	t.Parallel()
+	h := startWithFake(t, nil)
+	h.catalog.add("A", 500, "EUR", 10)
+	res := h.place("wb-1", orderBody("carol", "A", 2))
+	wantStatus(t, res, http.StatusCreated, "")
+	o := res.order(t)
+	before := len(h.events())
+	err := h.svc.UpsertFromLegacy(context.Background(), LegacyOrder{
+		LegacyOrderNo: "L-900", CustomerID: "carol", Status: StatusPlaced, Currency: "EUR", ExtRef: o.ID,
+		Lines: []LegacyLine{{Sku: "A", Name: o.Lines[0].Name, Quantity: 2, UnitPriceMinor: 500}}, PlacedAt: o.CreatedAt,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.countRows("orders"); n != 1 {
+		t.Fatalf("%d orders after the write-back came back, want 1", n)
+	}
+	if got := h.do(http.MethodGet, "/api/v1/orders/"+o.ID, "").order(t); got.LegacyOrderNo != "L-900" || got.Version != 1 {
+		t.Fatalf("written-back order %+v, want linked to L-900 and unchanged", got)
+	}
+	if after := h.events(); len(after) != before {
+		t.Fatalf("%d events after the write-back came back, want %d (no second order.created)", len(after), before)
 	}
 }

@@ -14,6 +14,23 @@ const (
 	metricCatalogCalls  = "ficus_order_catalog_calls_total"
 	metricBreakerOpen   = "ficus_order_catalog_breaker_open"
 	metricReleaseFailed = "ficus_order_stock_release_failures_total"
+	metricRepairs       = "ficus_order_repairs_total"
+)
+
+// Kinds of repair, the label values of metricRepairs.
+const (
+	// repairClaimFinished: a claim pending beyond its lease whose order
+	// exists was finished from it.
+	repairClaimFinished = "claim_finished"
+	// repairClaimReleased: a claim pending beyond its lease without an
+	// order was retired and its reservations released by reference.
+	repairClaimReleased = "claim_released"
+	// repairReservationUnknown: a reservation's answer was lost; the
+	// placement failed and its reservations are released by reference.
+	repairReservationUnknown = "reservation_outcome_unknown"
+	// repairReferenceReleased: the Catalog acknowledged a release by
+	// reference queued by one of the repairs above.
+	repairReferenceReleased = "reference_released"
 )
 
 // metrics are the service's Prometheus instruments.
@@ -23,6 +40,7 @@ type metrics struct {
 	catalogCalls  *prometheus.CounterVec // outcome: ok, failure, rejected (breaker open)
 	breakerOpen   prometheus.Gauge
 	releaseFailed prometheus.Counter
+	repairs       *prometheus.CounterVec // kind: see the repair* constants
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -38,12 +56,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "1 while the Catalog circuit breaker is open or half-open, else 0."}),
 		releaseFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: metricReleaseFailed,
 			Help: "Stock releases the Catalog did not acknowledge (retried by Run); a rising rate means stock is held."}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricRepairs,
+			Help: "Repairs of work left unfinished by a crash or a lost answer, by kind: claim_finished, claim_released, reservation_outcome_unknown, reference_released."},
+			[]string{"kind"}),
+	}
+	for _, k := range []string{repairClaimFinished, repairClaimReleased, repairReservationUnknown, repairReferenceReleased} {
+		m.repairs.WithLabelValues(k) // export every kind from the start, at 0
 	}
 	if reg == nil {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.placed, m.replays, m.catalogCalls, m.breakerOpen, m.releaseFailed} {
+	for _, c := range []prometheus.Collector{m.placed, m.replays, m.catalogCalls, m.breakerOpen, m.releaseFailed, m.repairs} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}

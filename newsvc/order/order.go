@@ -123,6 +123,13 @@ type Order struct {
 	CreatedAt     time.Time `json:"createdAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
 	Version       int64     `json:"version"`
+
+	// intentRef is IntentRef of the Idempotency-Key the order was booked
+	// under, empty for orders mirrored from the legacy; extRef is the
+	// legacy's ext_ref of a mirrored order. Both are lineage for reconcile,
+	// not part of the contract's representation.
+	intentRef string
+	extRef    string
 }
 
 // errOverflow is returned when a total does not fit in int64 minor units;

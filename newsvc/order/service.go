@@ -101,14 +101,18 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 // before Close.
 func (s *Service) App() *fiber.App { return s.app }
 
-// Run delivers outbox events to the configured subscribers and retries
-// unacknowledged stock releases until ctx is done; then it returns nil. It
+// Run delivers outbox events to the configured subscribers, resolves
+// idempotency claims left pending beyond their lease (at start and every
+// SweepInterval) and retries unacknowledged stock releases until ctx is done; then it returns nil. It
 // returns an error at once when the subscribers are misconfigured.
 func (s *Service) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.dispatcher.Run(ctx) }()
+	s.sweep(ctx) // claims a killed process left behind
 	t := time.NewTicker(releaseRetryInterval)
 	defer t.Stop()
+	sweep := time.NewTicker(s.cfg.SweepInterval)
+	defer sweep.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	for {
@@ -122,6 +126,8 @@ func (s *Service) Run(ctx context.Context) error {
 			errc = nil // no subscribers: keep retrying releases until ctx is done
 		case <-t.C:
 			s.flushReleases(ctx, "")
+		case <-sweep.C:
+			s.sweep(ctx)
 		case <-ctx.Done():
 			if errc != nil {
 				<-errc
@@ -207,7 +213,7 @@ func (s *Service) placeOrder(ctx context.Context, req PlaceRequest, key, request
 			return reply{}, apierr.New(apierr.CodeIdempotencyReused,
 				"this Idempotency-Key was used with a different request body; use a new key for a new order")
 		case claimed:
-			return s.placeClaimed(ctx, req, key, rec.orderID, requestID)
+			return s.placeClaimed(ctx, req, key, rec, requestID)
 		case rec.done:
 			s.metrics.replays.Inc()
 			return rec.reply, nil
@@ -244,9 +250,12 @@ func (s *Service) waitForKey(ctx context.Context, key string, deadline time.Time
 
 // placeClaimed does the work of a claimed key: validate against the
 // Catalog, reserve stock line by line, then write the order, its event and
-// the idempotent reply in one transaction. Any failure releases what was
-// reserved and drops the claim, so nothing is half-written.
-func (s *Service) placeClaimed(ctx context.Context, req PlaceRequest, key, orderID, requestID string) (r reply, err error) {
+// the idempotent reply in one transaction. Any failure after a reservation
+// was sent queues a release of every reservation made under the order id
+// (by reference, so a reservation whose answer was lost is released too)
+// and drops the claim, so nothing is half-written and no stock stays held.
+func (s *Service) placeClaimed(ctx context.Context, req PlaceRequest, key string, claim idemRecord, requestID string) (r reply, err error) {
+	orderID := claim.orderID
 	done := make(chan struct{})
 	s.mu.Lock()
 	s.inflight[key] = done
@@ -265,20 +274,19 @@ func (s *Service) placeClaimed(ctx context.Context, req PlaceRequest, key, order
 	now := s.cfg.Now().UTC()
 	o, err := s.priceOrder(ctx, req, orderID, requestID, false)
 	if err != nil {
-		s.dropKey(key, orderID, requestID)
+		s.abandon(key, claim, false, requestID)
 		return reply{}, err
 	}
 	o.CreatedAt, o.UpdatedAt, o.Status, o.Version = now, now, StatusPlaced, 1
-	reserved, err := s.reserve(ctx, o, requestID)
+	o.intentRef = IntentRef(key)
+	sent, err := s.reserve(ctx, o, requestID)
 	if err != nil {
-		s.compensate(reserved, requestID)
-		s.dropKey(key, orderID, requestID)
+		s.abandon(key, claim, sent, requestID)
 		return reply{}, err
 	}
 	body, err := json.Marshal(o)
 	if err != nil {
-		s.compensate(reserved, requestID)
-		s.dropKey(key, orderID, requestID)
+		s.abandon(key, claim, true, requestID)
 		return reply{}, fmt.Errorf("encoding order: %w", err)
 	}
 	r = reply{status: fiber.StatusCreated, location: "/api/v1/orders/" + o.ID, body: body}
@@ -309,8 +317,7 @@ func (s *Service) placeClaimed(ctx context.Context, req PlaceRequest, key, order
 		return finishKey(ctx, tx, key, r)
 	})
 	if err != nil {
-		s.compensate(reserved, requestID)
-		s.dropKey(key, orderID, requestID)
+		s.abandon(key, claim, true, requestID)
 		return reply{}, err
 	}
 	if replayed {
@@ -319,18 +326,37 @@ func (s *Service) placeClaimed(ctx context.Context, req PlaceRequest, key, order
 	s.metrics.placed.Inc()
 	s.dispatcher.Kick()
 	s.log.Info("order placed", "order_id", o.ID, "customer_id", o.CustomerID, "total_minor", o.Total.AmountMinor,
-		"currency", o.Currency, "request_id", requestID)
+		"currency", o.Currency, "intent_ref", o.intentRef, "request_id", requestID)
 	return r, nil
 }
 
-// dropKey forgets a failed claim; it uses a context of its own because the
-// request's may be the reason for the failure.
-func (s *Service) dropKey(key, orderID, requestID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// abandon gives up a failed claim: it drops the claim (only if it is still
+// this request's: a takeover owns the order id's reservations from then on)
+// and, when a reservation may have reached the Catalog, queues the release
+// of every reservation made under the order id in the same transaction.
+// It uses a context of its own because the request's may be the reason for
+// the failure.
+func (s *Service) abandon(key string, claim idemRecord, release bool, requestID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := dropKey(ctx, s.db.W, key, orderID); err != nil {
-		s.log.Error("could not drop a failed idempotency claim; the key stays blocked until its lease ends",
-			"err", err, "order_id", orderID, "request_id", requestID)
+	var dropped bool
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if dropped, err = retireClaim(ctx, tx, key, claim.orderID, claim.claimedAt); err != nil {
+			return err
+		}
+		if dropped && release {
+			return queueReferenceRelease(ctx, tx, claim.orderID, causePlacementFailed, s.cfg.Now())
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("could not drop a failed idempotency claim; the sweeper resolves it when its lease ends",
+			"err", err, "order_id", claim.orderID, "request_id", requestID)
+		return
+	}
+	if dropped && release {
+		s.flushReleases(ctx, requestID)
 	}
 }
 
@@ -385,60 +411,43 @@ func (s *Service) priceOrder(ctx context.Context, req PlaceRequest, orderID, req
 	return o, nil
 }
 
-// reserve takes each line's stock from the Catalog, in order, and returns
-// the lines it definitely reserved (to release if anything fails later). A
-// line whose reservation outcome is unknown (timeout after sending) is not
-// released: releasing stock that was never taken would invent stock, which
-// oversells; the opposite error only undersells and is logged.
-func (s *Service) reserve(ctx context.Context, o Order, requestID string) ([]release, error) {
-	reserved := make([]release, 0, len(o.Lines))
+// reserve takes each line's stock from the Catalog, in order. sent reports
+// whether any reservation may have been applied: then a failure must release
+// the order id's reservations by reference. A reservation whose outcome is
+// unknown (timeout or transport error after sending, the caller gone) is one
+// of those: the release by reference gives it back if the Catalog applied
+// it, and refuses it if it arrives late.
+func (s *Service) reserve(ctx context.Context, o Order, requestID string) (sent bool, err error) {
 	for i, l := range o.Lines {
 		err := s.catalog.adjustStock(ctx, l.Sku, -int64(l.Quantity), reasonReserved, o.ID, reserveKey(o.ID, l.Sku), requestID)
 		switch {
 		case err == nil:
-			reserved = append(reserved, release{key: releaseKey(o.ID, l.Sku), sku: l.Sku, quantity: l.Quantity, orderID: o.ID})
+			sent = true
 			continue
 		case errors.Is(err, errOutOfStock):
-			return reserved, apierr.New(apierr.CodeOutOfStock, "not enough stock of %s", l.Sku).
+			return sent, apierr.New(apierr.CodeOutOfStock, "not enough stock of %s", l.Sku).
 				WithDetails(map[string]any{"field": fmt.Sprintf("items[%d].quantity", i), "sku": l.Sku})
 		case errors.Is(err, errUnknownSku):
-			return reserved, apierr.New(apierr.CodeInvalidItem, "%s was removed from the catalog", l.Sku).
+			return sent, apierr.New(apierr.CodeInvalidItem, "%s was removed from the catalog", l.Sku).
 				WithDetails(map[string]any{"field": fmt.Sprintf("items[%d].sku", i), "sku": l.Sku})
-		case unavailable(err):
-			var f *catalogFailure
-			if errors.As(err, &f) && !errors.Is(err, context.Canceled) {
-				s.log.Warn("stock reservation outcome unknown; reconcile if the catalog applied it",
-					"sku", l.Sku, "quantity", l.Quantity, "order_id", o.ID, "err", err, "request_id", requestID)
-			}
-			return reserved, s.catalog.unavailable(err, requestID)
-		default:
-			return reserved, err
+		case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+			return sent, s.catalog.unavailable(err, requestID) // not sent
+		case errors.Is(err, errReferenceReleased):
+			// The order id's reservations were released (its claim was
+			// retired while this request still worked): nothing to book.
+			e := apierr.New(apierr.CodeDependency, "the order could not be completed; retry")
+			e.RetryAfter = 1
+			return true, e
 		}
-	}
-	return reserved, nil
-}
-
-// compensate gives back reserved stock: the releases are queued durably
-// first, then sent; what the Catalog does not acknowledge now, Run retries.
-func (s *Service) compensate(rs []release, requestID string) {
-	if len(rs) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error { return queueReleases(ctx, tx, rs, s.cfg.Now()) })
-	if err != nil {
-		s.log.Error("could not queue stock releases; sending them directly", "err", err, "request_id", requestID)
-		for _, r := range rs {
-			if err := s.sendRelease(ctx, r, requestID); err != nil {
-				s.metrics.releaseFailed.Inc()
-				s.log.Error("stock leaked: release failed and could not be queued", "sku", r.sku,
-					"quantity", r.quantity, "order_id", r.orderID, "err", err, "request_id", requestID)
-			}
+		s.metrics.repairs.WithLabelValues(repairReservationUnknown).Inc()
+		s.log.Warn("stock reservation outcome unknown; releasing the order's reservations by reference",
+			"sku", l.Sku, "quantity", l.Quantity, "order_id", o.ID, "err", err, "request_id", requestID)
+		if unavailable(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return true, s.catalog.unavailable(err, requestID)
 		}
-		return
+		return true, err
 	}
-	s.flushReleases(ctx, requestID)
+	return sent, nil
 }
 
 func (s *Service) sendRelease(ctx context.Context, r release, requestID string) error {
@@ -449,6 +458,7 @@ func (s *Service) sendRelease(ctx context.Context, r release, requestID string) 
 // acknowledged. Concurrent flushes may send one twice: the Catalog's
 // Idempotency-Key makes that harmless.
 func (s *Service) flushReleases(ctx context.Context, requestID string) {
+	s.flushReferenceReleases(ctx, requestID)
 	rs, err := pendingReleases(ctx, s.db.W, 100)
 	if err != nil {
 		s.log.Error("reading pending stock releases", "err", err, "request_id", requestID)

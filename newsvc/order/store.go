@@ -60,6 +60,23 @@ CREATE TABLE pending_releases (
 );`,
 		},
 		outbox.Migration,
+		{
+			Name: "intent lineage of orders, stock releases by reference",
+			// intent_ref: IntentRef of the Idempotency-Key an order was booked
+			// under (new side); ext_ref: the legacy's ext_ref of a mirrored
+			// order. pending_reference_releases: orders ids whose Catalog
+			// reservations must all be released (a placement that failed or
+			// died), kept until the Catalog acknowledges.
+			SQL: `ALTER TABLE orders ADD COLUMN intent_ref TEXT;
+ALTER TABLE orders ADD COLUMN ext_ref TEXT;
+CREATE INDEX orders_by_intent_ref ON orders(intent_ref) WHERE intent_ref IS NOT NULL;
+CREATE INDEX orders_by_ext_ref ON orders(ext_ref) WHERE ext_ref IS NOT NULL;
+CREATE TABLE pending_reference_releases (
+	reference  TEXT PRIMARY KEY,
+	cause      TEXT NOT NULL,
+	created_at TEXT NOT NULL
+);`,
+		},
 	}
 }
 
@@ -88,10 +105,10 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 // insertOrder writes o and its lines in tx.
 func insertOrder(ctx context.Context, tx *sql.Tx, o *Order) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO orders
-		(id, customer_id, status, currency, total_minor, legacy_order_no, created_at, updated_at, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(id, customer_id, status, currency, total_minor, legacy_order_no, created_at, updated_at, version, intent_ref, ext_ref)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.ID, o.CustomerID, string(o.Status), o.Currency, o.Total.AmountMinor, nullString(o.LegacyOrderNo),
-		formatTime(o.CreatedAt), formatTime(o.UpdatedAt), o.Version); err != nil {
+		formatTime(o.CreatedAt), formatTime(o.UpdatedAt), o.Version, nullString(o.intentRef), nullString(o.extRef)); err != nil {
 		return fmt.Errorf("inserting order %s: %w", o.ID, err)
 	}
 	return insertLines(ctx, tx, o)
@@ -109,7 +126,8 @@ func insertLines(ctx context.Context, tx *sql.Tx, o *Order) error {
 	return nil
 }
 
-const orderColumns = `seq, id, customer_id, status, currency, total_minor, COALESCE(legacy_order_no, ''), created_at, updated_at, version`
+const orderColumns = `seq, id, customer_id, status, currency, total_minor, COALESCE(legacy_order_no, ''), created_at, updated_at, version,
+	COALESCE(intent_ref, ''), COALESCE(ext_ref, '')`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -118,7 +136,7 @@ func scanOrder(r rowScanner) (Order, int64, error) {
 	var seq int64
 	var status, created, updated string
 	if err := r.Scan(&seq, &o.ID, &o.CustomerID, &status, &o.Currency, &o.Total.AmountMinor,
-		&o.LegacyOrderNo, &created, &updated, &o.Version); err != nil {
+		&o.LegacyOrderNo, &created, &updated, &o.Version, &o.intentRef, &o.extRef); err != nil {
 		return Order{}, 0, err
 	}
 	o.Status = Status(status)
@@ -318,15 +336,94 @@ func finishKey(ctx context.Context, tx *sql.Tx, key string, r reply) error {
 	return nil
 }
 
-// dropKey forgets a pending claim whose request failed, so that the client
-// may retry with the same key (the failure is not replayed: it was caused
-// by stock or the Catalog's health, which may change).
-func dropKey(ctx context.Context, db *sql.DB, key, orderID string) error {
-	_, err := db.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE key = ? AND order_id = ? AND state = 'pending'`, key, orderID)
+// retireClaim forgets the pending claim of key, but only if it is still the
+// one claimed for orderID at claimedAt: a claim taken over meanwhile (same
+// order id, later claimed_at) or finished is left alone, so a request, the
+// sweeper and a takeover cannot each think they own it. It reports whether
+// the claim was deleted. The client may then retry with the same key (the
+// failure is not replayed: it was caused by stock or the Catalog's health,
+// which may change).
+func retireClaim(ctx context.Context, tx *sql.Tx, key, orderID string, claimedAt time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys
+		WHERE key = ? AND order_id = ? AND state = 'pending' AND claimed_at = ?`, key, orderID, formatTime(claimedAt))
 	if err != nil {
-		return fmt.Errorf("dropping idempotency key: %w", err)
+		return false, fmt.Errorf("dropping idempotency key: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("dropping idempotency key: %w", err)
+	}
+	return n == 1, nil
+}
+
+// staleClaim is a claim left pending beyond its lease.
+type staleClaim struct {
+	key       string
+	orderID   string
+	claimedAt time.Time
+}
+
+// staleClaims returns up to limit claims still pending that were claimed
+// before cutoff. Pending claims are the requests in flight (plus any left
+// by a crash), so reading them all is cheap.
+func staleClaims(ctx context.Context, q querier, cutoff time.Time, limit int) ([]staleClaim, error) {
+	rows, err := q.QueryContext(ctx, `SELECT key, order_id, claimed_at FROM idempotency_keys
+		WHERE state = 'pending' ORDER BY claimed_at`)
+	if err != nil {
+		return nil, fmt.Errorf("reading pending idempotency claims: %w", err)
+	}
+	defer rows.Close()
+	var out []staleClaim
+	for rows.Next() {
+		var c staleClaim
+		var claimed string
+		if err := rows.Scan(&c.key, &c.orderID, &claimed); err != nil {
+			return nil, fmt.Errorf("reading pending idempotency claim: %w", err)
+		}
+		if c.claimedAt, err = parseTime(claimed); err != nil {
+			return nil, err
+		}
+		// claimed_at is RFC 3339 with trimmed fractions, which does not sort
+		// as text: compare as times.
+		if c.claimedAt.Before(cutoff) && len(out) < limit {
+			out = append(out, c)
+		}
+	}
+	return out, rows.Err()
+}
+
+// Causes of a release by reference, stored with it for operators.
+const (
+	causePlacementFailed = "placement-failed"
+	causeStaleClaim      = "stale-claim"
+)
+
+// queueReferenceRelease records in tx that every Catalog reservation made
+// under reference (an order id) must be released; Run retries it until the
+// Catalog acknowledges.
+func queueReferenceRelease(ctx context.Context, tx *sql.Tx, reference, cause string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO pending_reference_releases (reference, cause, created_at)
+		VALUES (?, ?, ?) ON CONFLICT(reference) DO NOTHING`, reference, cause, formatTime(now)); err != nil {
+		return fmt.Errorf("queueing the release of reservations of %s: %w", reference, err)
 	}
 	return nil
+}
+
+func pendingReferenceReleases(ctx context.Context, q querier, limit int) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT reference FROM pending_reference_releases ORDER BY created_at LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading pending releases by reference: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("reading pending release by reference: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // pruneKeys forgets finished keys claimed before cutoff and returns how
