@@ -87,6 +87,7 @@ func (s *Service) newApp() *fiber.App {
 	api.Post("/orders/:orderId/pay", s.handleTransition(ActionPay))
 	api.Post("/orders/:orderId/ship", s.handleTransition(ActionShip))
 	api.Get("/events", outbox.PullHandler(s.db))
+	app.Get("/internal/v1/integrity", s.handleIntegrity)
 	return app
 }
 
