@@ -26,7 +26,7 @@ func TestOneOrderPerIntent(t *testing.T) {
 	}
 	must := func(a answer, status int, backend, what string) answer {
 		t.Helper()
-		if a.err != nil || a.status != status || (backend != "" && a.backend != backend) {
+		if a.err != nil || a.status != status || (backend != "" && a.backend != backend) || (status == 201 && a.orderID == "") {
 			t.Fatalf("%s: got status %d backend %q code %q err %v; want %d from %q", what, a.status, a.backend, a.code, a.err, status, backend)
 		}
 		return a

@@ -65,8 +65,12 @@ type proc struct {
 	done  chan struct{}
 }
 
+// start starts the process (unless it runs) and waits until it serves.
 func (p *proc) start() {
 	p.t.Helper()
+	if p.cmd != nil {
+		return
+	}
 	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		p.t.Fatal(err)
@@ -282,7 +286,7 @@ func (s *stack) placeOrder(key, user string, body []byte) answer {
 	b, err := io.ReadAll(res.Body)
 	a := answer{status: res.StatusCode, backend: res.Header.Get("X-Ficus-Backend"), fallback: res.Header.Get("X-Ficus-Fallback"), err: err}
 	var v struct {
-		ID   string `json:"id"`
+		ID   string `json:"orderId"`
 		Code string `json:"code"`
 	}
 	_ = json.Unmarshal(b, &v)
@@ -306,7 +310,7 @@ func (s *stack) customerOrders(base, customer string) (map[string]bool, error) {
 		}
 		var page struct {
 			Items []struct {
-				ID string `json:"id"`
+				ID string `json:"orderId"`
 			} `json:"items"`
 			NextCursor *string `json:"nextCursor"`
 		}
