@@ -1,9 +1,9 @@
 package rollout
 
 import (
-	"log/slog"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
