@@ -93,6 +93,14 @@ func (c *Controller) Run(ctx context.Context, tick time.Duration) error {
 // failure never holds up another.
 func (c *Controller) Reconcile(ctx context.Context) {
 	if c.o.Leader != nil && !c.o.Leader.IsLeader() {
+		// A follower decides nothing but still exports each cohort's
+		// phase and percent from the shared state, so every replica's
+		// gauges agree with the leader's.
+		for _, p := range c.cohorts {
+			if st, err := c.o.Store.Load(ctx, p.Cohort); err == nil {
+				c.observe(p, st)
+			}
+		}
 		return
 	}
 	for _, p := range c.cohorts {

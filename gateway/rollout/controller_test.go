@@ -455,6 +455,19 @@ func TestFollowerDoesNothing(t *testing.T) {
 	if r.store.saves != saves {
 		t.Fatalf("a follower wrote %d times", r.store.saves-saves)
 	}
+	// It still exports the shared state: the leader (another controller on
+	// the same store) moves the cohort, the follower's gauges follow.
+	leader := r.controller(nil)
+	r.clock.Add(time.Hour)
+	leader.Reconcile(context.Background())
+	r.ctl.Reconcile(context.Background())
+	st := r.store.state(t, "products")
+	if st.Step != 1 {
+		t.Fatalf("leader did not move: %+v", st)
+	}
+	if v := testutil.ToFloat64(r.ctl.o.Metrics.percent.WithLabelValues("products")); v != 25 {
+		t.Errorf("follower exports %s = %v, want the leader's 25", MetricStepPercent, v)
+	}
 }
 
 func TestCommandErrorsAreStructured(t *testing.T) {
