@@ -268,6 +268,9 @@ type Route struct {
 	// Affinity binds each write intent (Idempotency-Key) to the side its
 	// first attempt went to. Nil (the default): no binding.
 	Affinity *WriteAffinity `yaml:"affinity"`
+	// Rollout is the autopilot's plan for this route (and its cohort). Nil
+	// (the default): the route moves only when an operator moves it.
+	Rollout *Rollout `yaml:"rollout"`
 }
 
 // Shadow configures one route's shadow traffic: a copy of sampled requests

@@ -90,6 +90,7 @@ func (r *Route) applyDefaults() {
 	for i, m := range r.Methods {
 		r.Methods[i] = strings.ToUpper(m)
 	}
+	r.Rollout.applyDefaults()
 	if r.RateLimit.RPS > 0 && r.RateLimit.Burst == 0 {
 		r.RateLimit.Burst = max(1, int(r.RateLimit.RPS))
 	}
@@ -330,6 +331,9 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 		c.validateShadow(p+".shadow", r, add)
 	}
 	validateAffinity(p, r, add)
+	if r.Rollout != nil {
+		c.validateRollout(p+".rollout", r, add)
+	}
 }
 
 var writeMethod = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "DELETE": true}
