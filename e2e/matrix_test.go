@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -8,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,8 +54,12 @@ func matrixSchedule(s *stack, n int64) []matrixStep {
 		{step(0.10), "new side loses 15% of its answers", setFault(s.ordersProxy, faultproxy.Fault{Kind: faultproxy.ResetAfterSend, Rate: 0.15})},
 		{step(0.18), "canary 50", func(s *stack) { s.canary(50) }},
 		{step(0.24), "ACL black-holes 5% of connections", setFault(s.aclProxy, faultproxy.Fault{Kind: faultproxy.BlackHole, Rate: 0.05})},
+		{step(0.28), "the catalog slows down: orders pile up mid-reservation", setFault(s.catalogProxy, faultproxy.Fault{Kind: faultproxy.Latency, Latency: 150 * time.Millisecond})},
 		{step(0.32), "kill -9 the order service and its sync", func(s *stack) { s.orders.kill() }},
-		{step(0.40), "restart the order service", func(s *stack) { s.orders.start() }},
+		{step(0.40), "restart the order service; the catalog is quick again", func(s *stack) {
+			setFault(s.catalogProxy, faultproxy.Fault{})(s)
+			s.orders.start()
+		}},
 		{step(0.48), "canary 100", func(s *stack) { s.canary(100) }},
 		{step(0.56), "pin orders to legacy", func(s *stack) { s.ctl("pin", "orders", "legacy", "--reason", "e2e: pin flip") }},
 		{step(0.64), "unpin", func(s *stack) { s.ctl("resume", "orders", "--reason", "e2e: pin flip over") }},
@@ -155,6 +159,7 @@ func runMatrix(t *testing.T, s *stack, customer string, skus []string, n, worker
 	s.orders.start()
 	setFault(s.ordersProxy, faultproxy.Fault{})(s)
 	setFault(s.aclProxy, faultproxy.Fault{})(s)
+	setFault(s.catalogProxy, faultproxy.Fault{})(s)
 	return outcomes
 }
 
@@ -287,7 +292,12 @@ func TestFaultMatrix(t *testing.T) {
 				t.Errorf("stock of %s: %d, want %d (%d before, %d booked)", sku, final[sku], want, initial[sku], booked[sku])
 			}
 		}
+		s.noLeftovers(t, told)
 		s.reconcileClean(t)
+		log, _ := os.ReadFile(s.orders.log)
+		t.Logf("repairs the order service logged: %d stale claims retired, %d finished from their order, %d releases by reference",
+			bytes.Count(log, []byte("stale idempotency claim retired")), bytes.Count(log, []byte("stale idempotency claim finished")),
+			bytes.Count(log, []byte("stock reservations released by reference")))
 	})
 
 	t.Run("without write affinity the same run duplicates orders", func(t *testing.T) {
@@ -308,6 +318,18 @@ func TestFaultMatrix(t *testing.T) {
 		if len(extra) == 0 {
 			t.Fatal("the fault matrix found no duplicated intent without write affinity: it cannot tell the fix from its absence")
 		}
+		// Reconcile sees the duplicates although both stores hold both
+		// copies.
+		code, rep := s.reconcile(t, 0)
+		dups := 0
+		for _, d := range rep.Differences {
+			if d.Kind == "duplicate-intent" {
+				dups++
+			}
+		}
+		if code != 1 || dups == 0 {
+			t.Fatalf("reconcile exited %d with %d duplicate-intent difference(s) (%d in all), want exit 1 and some", code, dups, len(rep.Differences))
+		}
 	})
 }
 
@@ -319,20 +341,89 @@ func setOf(ids []string) map[string]bool {
 	return m
 }
 
-// reconcileClean runs `ficus ctl reconcile` against the stack (waiting,
-// bounded, for the sync to catch up) and fails unless it exits 0.
+// reconcile runs `ficus ctl reconcile -o json` against the stack, waiting
+// (bounded) for the sync to catch up, and returns its exit code and report.
+func (s *stack) reconcile(t *testing.T, wait time.Duration) (int, reconcileReport) {
+	t.Helper()
+	cmd := exec.Command(ficusBin, "ctl", "reconcile", "--legacy", s.legacyURL, "--catalog", s.catalogURL, "--orders", s.ordersURL,
+		"--lag", "5s", "--wait", wait.String(), "-o", "json")
+	out, err := cmd.Output()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("ficus ctl reconcile: %v", err)
+	}
+	var rep reconcileReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("ficus ctl reconcile -o json printed no report (exit %d): %v\n%s", code, err, out)
+	}
+	return code, rep
+}
+
+type reconcileReport struct {
+	Orders      int `json:"orders"`
+	Differences []struct {
+		Entity, Key, Kind, New string
+	} `json:"differences"`
+}
+
+// reconcileClean fails unless reconcile comes clean.
 func (s *stack) reconcileClean(t *testing.T) {
 	t.Helper()
-	args := []string{"ctl", "reconcile", "--legacy", s.legacyURL, "--catalog", s.catalogURL, "--orders", s.ordersURL}
-	var out []byte
-	var err error
-	for range 30 {
-		out, err = exec.Command(ficusBin, args...).CombinedOutput()
-		if err == nil {
+	if code, rep := s.reconcile(t, 60*time.Second); code != 0 || len(rep.Differences) > 0 {
+		t.Errorf("ficus ctl reconcile exited %d with %d difference(s): %+v", code, len(rep.Differences), rep.Differences[:min(10, len(rep.Differences))])
+	}
+}
+
+// noLeftovers waits (bounded) until the order service holds no claim
+// pending beyond its lease and the Catalog holds stock only for orders that
+// exist: what a kill -9 mid-order leaves behind has been repaired.
+func (s *stack) noLeftovers(t *testing.T, orders map[string]bool) {
+	t.Helper()
+	deadline := time.Now().Add(4*leaseForTests + 30*time.Second)
+	for {
+		var integ struct {
+			StaleClaims []struct {
+				OrderID string `json:"orderId"`
+			} `json:"staleClaims"`
+		}
+		err := s.getJSON(s.ordersURL+"/internal/v1/integrity?limit=1", &integ)
+		var orphans []string
+		cursor := ""
+		for page := 0; err == nil && page < 100; page++ {
+			var res struct {
+				Items []struct {
+					Reference string `json:"reference"`
+					SKU       string `json:"sku"`
+				} `json:"items"`
+				NextCursor *string `json:"nextCursor"`
+			}
+			u := s.catalogURL + "/api/v1/stock-reservations?limit=100"
+			if cursor != "" {
+				u += "&cursor=" + cursor
+			}
+			if err = s.getJSON(u, &res); err != nil {
+				break
+			}
+			for _, it := range res.Items {
+				if !orders[it.Reference] {
+					orphans = append(orphans, it.Reference+" "+it.SKU)
+				}
+			}
+			if res.NextCursor == nil || *res.NextCursor == "" {
+				break
+			}
+			cursor = *res.NextCursor
+		}
+		if err == nil && len(integ.StaleClaims) == 0 && len(orphans) == 0 {
 			return
 		}
-		time.Sleep(time.Second) // the sync polls every 2s; a difference may be lag
+		if time.Now().After(deadline) {
+			t.Errorf("leftovers after the run: %d stale claims %+v, %d reservations without an order %v, err %v",
+				len(integ.StaleClaims), integ.StaleClaims, len(orphans), orphans, err)
+			return
+		}
+		time.Sleep(250 * time.Millisecond) // polling while the sweeper works
 	}
-	lines := strings.Split(string(out), "\n")
-	t.Errorf("ficus ctl reconcile did not come clean: %v\n%v", err, lines[:min(40, len(lines))])
 }

@@ -149,6 +149,7 @@ type stack struct {
 	ordersURL, aclURL       string
 	publicURL, adminURL     string
 	ordersProxy, aclProxy   *faultproxy.Proxy
+	catalogProxy            *faultproxy.Proxy // between the order service and the catalog
 	token                   string
 	http                    *http.Client
 }
@@ -161,6 +162,9 @@ type stackOptions struct {
 
 const adminToken = "e2e-operator-token"
 
+// leaseForTests is the order service's idempotency lease in these tests.
+const leaseForTests = 3 * time.Second
+
 func startStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	dir := t.TempDir()
@@ -172,14 +176,21 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	s.legacy = newProc("legacy", s.legacyURL+"/shop/catalog.do", "legacy", "--listen", la, "--db", filepath.Join(dir, "legacy.db"))
 	s.catalog = newProc("catalog", s.catalogURL+"/openapi.yaml", "catalog", "--listen", ca, "--db", filepath.Join(dir, "catalog.db"))
+	var err error
+	if s.catalogProxy, err = faultproxy.New(ca, 13); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.catalogProxy.Close() })
 	s.orders = newProc("orders", s.ordersURL+"/openapi.yaml", "orders", "--listen", oa, "--db", filepath.Join(dir, "orders.db"),
-		"--catalog", s.catalogURL, "--legacy", s.legacyURL, "--sync-db", filepath.Join(dir, "sync.db"))
+		"--catalog", s.catalogProxy.URL(), "--legacy", s.legacyURL, "--sync-db", filepath.Join(dir, "sync.db"),
+		// A short lease, so that claims a kill -9 leaves behind are
+		// repaired within the test.
+		"--idempotency-lease", leaseForTests.String())
 	s.acl = newProc("acl", s.aclURL+"/openapi.yaml", "acl", "--listen", aa, "--legacy", s.legacyURL, "--db", filepath.Join(dir, "acl.db"))
 	for _, p := range []*proc{s.legacy, s.catalog, s.orders, s.acl} {
 		p.start()
 		t.Cleanup(p.stop)
 	}
-	var err error
 	if s.ordersProxy, err = faultproxy.New(oa, 11); err != nil {
 		t.Fatal(err)
 	}
@@ -388,4 +399,17 @@ func waitUp(t *testing.T, url string) {
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
 	t.Fatalf("%s did not answer within 30s", url)
+}
+
+// getJSON decodes the 200 answer of a GET.
+func (s *stack) getJSON(u string, v any) error {
+	res, err := s.http.Get(u)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d", u, res.StatusCode)
+	}
+	return json.NewDecoder(res.Body).Decode(v)
 }

@@ -25,16 +25,17 @@ type world struct {
 	t                               *testing.T
 	legacyURL, catalogURL, orderURL string
 	orders                          *order.Service
-	syncDB                          string
+	syncDB, orderDB                 string
 	client                          *http.Client
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{t: t, client: acltest.Client(), syncDB: filepath.Join(t.TempDir(), "sync.db")}
+	w := &world{t: t, client: acltest.Client(), syncDB: filepath.Join(t.TempDir(), "sync.db"),
+		orderDB: filepath.Join(t.TempDir(), "order.db")}
 	w.legacyURL, _ = acltest.Legacy(t, 30)
 	w.catalogURL = acltest.Catalog(t)
-	w.orderURL, w.orders = acltest.Orders(t, w.catalogURL)
+	w.orderURL, w.orders = acltest.OrdersAt(t, w.catalogURL, w.orderDB)
 	return w
 }
 

@@ -40,6 +40,14 @@ type Options struct {
 	Client acl.ClientConfig
 	// HTTPClient calls the new services. nil means a 10s timeout client.
 	HTTPClient *http.Client
+	// Lag is how far the dual-run sync may be behind: an order younger
+	// than Lag missing on one side, or a reservation or claim younger than
+	// the order service's lease plus Lag, is still in flight and not
+	// reported. 0 means 30s.
+	Lag time.Duration
+	// Now is the clock that ages orders, reservations and claims. nil
+	// means time.Now.
+	Now func() time.Time
 }
 
 // Kind is what a difference is.
@@ -53,27 +61,49 @@ const (
 	MissingInLegacy Kind = "missing-in-legacy"
 	// Mismatch: both have it, Field differs.
 	Mismatch Kind = "mismatch"
+	// DuplicateIntent: two or more orders share one Idempotency-Key
+	// lineage (the order service's intentRef, the legacy's ext_ref): one
+	// business intent was booked twice. Key is the lineage, New lists the
+	// orders.
+	DuplicateIntent Kind = "duplicate-intent"
+	// OrphanReservation: the Catalog holds stock reserved under a
+	// reference that names no order, older than the lease: stock taken for
+	// an order that does not exist.
+	OrphanReservation Kind = "orphan-reservation"
+	// StuckClaim: an Idempotency-Key claim of the order service pending
+	// beyond its lease and the sweeper's interval: its key can be neither
+	// replayed nor retried.
+	StuckClaim Kind = "stuck-claim"
 )
 
 // Difference is one disagreement.
 type Difference struct {
-	// Entity is "product" or "order".
-	Entity string
-	// Key is the sku or the orderId (with the legacy number in brackets
-	// when known).
-	Key  string
-	Kind Kind
-	// Field, Legacy and New are set for a Mismatch.
-	Field, Legacy, New string
+	// Entity is "product", "order", "intent", "reservation" or "claim".
+	Entity string `json:"entity"`
+	// Key is the sku, the orderId (with the legacy number in brackets
+	// when known), the intent lineage, the reservation's reference and sku,
+	// or the claim's key fingerprint.
+	Key  string `json:"key"`
+	Kind Kind   `json:"kind"`
+	// Field, Legacy and New are set for a Mismatch; New also lists the
+	// orders of a DuplicateIntent and the details of the other kinds.
+	Field  string `json:"field,omitempty"`
+	Legacy string `json:"legacy,omitempty"`
+	New    string `json:"new,omitempty"`
 }
 
 // Report is the outcome of a reconcile.
 type Report struct {
 	// Products and Orders count the distinct entities compared (the
 	// union of both sides).
-	Products, Orders int
-	// Differences, products first, then orders, each sorted by key.
-	Differences []Difference
+	Products int `json:"products"`
+	Orders   int `json:"orders"`
+	// InFlight counts orders missing on one side but younger than the
+	// sync lag: not differences yet.
+	InFlight int `json:"inFlight"`
+	// Differences, products first, then orders, intents, reservations and
+	// claims, each sorted by key.
+	Differences []Difference `json:"differences"`
 }
 
 // OK reports whether both sides agree entirely.
@@ -89,7 +119,7 @@ func (r Report) Print(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Entity, d.Key, d.Kind, dash(d.Field), dash(d.Legacy), dash(d.New))
 		}
 	}
-	fmt.Fprintf(tw, "compared %d products and %d orders: %d difference(s)\n", r.Products, r.Orders, len(r.Differences))
+	fmt.Fprintf(tw, "compared %d products and %d orders (%d still syncing): %d difference(s)\n", r.Products, r.Orders, r.InFlight, len(r.Differences))
 	return tw.Flush()
 }
 
@@ -107,6 +137,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.Lag == 0 {
+		o.Lag = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	o.CatalogURL = strings.TrimSuffix(o.CatalogURL, "/")
 	o.OrderURL = strings.TrimSuffix(o.OrderURL, "/")
@@ -127,6 +163,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if rep.Orders, err = r.orders(ctx, &rep); err != nil {
 		return rep, err
 	}
+	if err := r.intents(ctx, &rep); err != nil {
+		return rep, err
+	}
 	return rep, nil
 }
 
@@ -134,6 +173,10 @@ type run struct {
 	o      Options
 	legacy *acl.Client
 	tr     acl.Translator
+	// extRefs is the legacy's ext_ref of every legacy order, by orderId.
+	extRefs map[string]string
+	// ids is every orderId either side holds.
+	ids map[string]bool
 }
 
 func (r *run) get(ctx context.Context, u string, v any) error {
@@ -245,6 +288,7 @@ func union[V any](a, b map[string]V) []string {
 func (r *run) orders(ctx context.Context, rep *Report) (int, error) {
 	legacy := map[string]acl.Order{}
 	customers := map[string]bool{}
+	r.extRefs = map[string]string{}
 	var since int64
 	for {
 		e, err := r.legacy.OrdersSince(ctx, since, 1000)
@@ -261,6 +305,7 @@ func (r *run) orders(ctx context.Context, rep *Report) (int, error) {
 				return 0, fmt.Errorf("reconcile: %w", err)
 			}
 			legacy[o.ID] = o
+			r.extRefs[o.ID] = strings.TrimSpace(a.ExtRef)
 			customers[o.CustomerID] = true
 		}
 		since = page.Next
@@ -314,7 +359,10 @@ func (r *run) orders(ctx context.Context, rep *Report) (int, error) {
 		}
 	}
 	keys := union(legacy, newSide)
+	r.ids = make(map[string]bool, len(keys))
+	settled := r.o.Now().Add(-r.o.Lag)
 	for _, k := range keys {
+		r.ids[k] = true
 		l, inL := legacy[k]
 		n, inN := newSide[k]
 		key := k
@@ -322,6 +370,8 @@ func (r *run) orders(ctx context.Context, rep *Report) (int, error) {
 			key = k + " [" + l.LegacyOrderNo + "]"
 		}
 		switch {
+		case (!inN && l.CreatedAt.After(settled)) || (!inL && n.CreatedAt.After(settled)):
+			rep.InFlight++ // the sync has not had its chance yet
 		case !inN:
 			rep.Differences = append(rep.Differences, Difference{Entity: "order", Key: key, Kind: MissingInNew})
 		case !inL:

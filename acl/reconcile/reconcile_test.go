@@ -14,7 +14,7 @@ func TestPrint(t *testing.T) {
 		want []string
 		ok   bool
 	}{
-		{"clean", Report{Products: 30, Orders: 200}, []string{"compared 30 products and 200 orders: 0 difference(s)"}, true},
+		{"clean", Report{Products: 30, Orders: 200}, []string{"compared 30 products and 200 orders (0 still syncing): 0 difference(s)"}, true},
 		{"differences", Report{Products: 1, Orders: 1, Differences: []Difference{
 			{Entity: "product", Key: "ART-1001", Kind: Mismatch, Field: "stock", Legacy: "4", New: "5"},
 			{Entity: "order", Key: "abc [500201]", Kind: MissingInNew},

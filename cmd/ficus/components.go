@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/ficus-gw/ficus/acl/backend"
 	"github.com/ficus-gw/ficus/acl/dualrun"
@@ -122,11 +123,12 @@ Examples:
 			cat := fs.String("catalog", "http://127.0.0.1:8082", "base URL of the Catalog service")
 			legacyURL := fs.String("legacy", "", "base URL of the legacy shop; enables the dual-run sync")
 			syncDB := fs.String("sync-db", filepath.Join("data", "sync.db"), "SQLite file of the sync's checkpoints (with --legacy)")
+			lease := fs.Duration("idempotency-lease", 0, "how long an unfinished Idempotency-Key claim is held before a crash is assumed and it is repaired (default 60s)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
 			g := newGroup(ctx)
-			svc, err := startOrders(g, *addr, *db, *cat, env)
+			svc, err := startOrders(g, *addr, *db, *cat, *lease, env)
 			if err != nil {
 				g.cancel()
 				return errors.Join(err, g.Wait())
@@ -181,9 +183,9 @@ func startCatalog(g *group, addr, db string, env *environment) error {
 	return nil
 }
 
-func startOrders(g *group, addr, db, catalogURL string, env *environment) (*order.Service, error) {
+func startOrders(g *group, addr, db, catalogURL string, lease time.Duration, env *environment) (*order.Service, error) {
 	log := env.logger().With("component", "orders")
-	svc, err := order.Open(g.ctx, order.Config{DBPath: db, CatalogURL: catalogURL}, log)
+	svc, err := order.Open(g.ctx, order.Config{DBPath: db, CatalogURL: catalogURL, IdempotencyLease: lease}, log)
 	if err != nil {
 		return nil, fmt.Errorf("opening the order service: %w", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -198,27 +199,57 @@ func init() {
 		},
 	}
 	ctlCommands["reconcile"] = ctlCommand{
-		synopsis: "reconcile [--legacy URL] [--catalog URL] [--orders URL]",
+		synopsis: "reconcile [--legacy URL] [--catalog URL] [--orders URL] [--lag 30s] [--wait 0s] [-o table|json]",
 		noAdmin:  true,
 		flags: func(fs *flag.FlagSet) {
 			fs.String("legacy", "http://127.0.0.1:8081", "base URL of the legacy shop")
 			fs.String("catalog", "http://127.0.0.1:8082", "base URL of the Catalog service")
 			fs.String("orders", "http://127.0.0.1:8083", "base URL of the Order service")
+			fs.Duration("lag", 30*time.Second, "how far the sync may be behind: younger one-sided orders are counted as still syncing")
+			fs.Duration("wait", 0, "keep reconciling (every 2s) until clean or this much time has passed, then report")
+			fs.String("o", "table", "output: table or json")
 		},
 		run: func(ctx context.Context, _ *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
 			if len(args) != 0 {
 				return usageError{fmt.Errorf("reconcile takes no arguments")}
 			}
-			fmt.Fprintln(env.stderr, "reconciling the legacy and new stores (reads every product and order of both sides)...")
-			rep, err := reconcile.Run(ctx, reconcile.Options{
+			format := fs.Lookup("o").Value.String()
+			if format != "table" && format != "json" {
+				return usageError{fmt.Errorf("-o %q: want table or json", format)}
+			}
+			lag, _ := time.ParseDuration(fs.Lookup("lag").Value.String())
+			wait, _ := time.ParseDuration(fs.Lookup("wait").Value.String())
+			opts := reconcile.Options{
 				LegacyURL:  fs.Lookup("legacy").Value.String(),
 				CatalogURL: fs.Lookup("catalog").Value.String(),
 				OrderURL:   fs.Lookup("orders").Value.String(),
-			})
-			if err != nil {
-				return err
+				Lag:        lag,
 			}
-			if err := rep.Print(env.stdout); err != nil {
+			fmt.Fprintln(env.stderr, "reconciling the legacy and new stores (reads every product and order of both sides)...")
+			deadline := time.Now().Add(wait)
+			var rep reconcile.Report
+			for {
+				var err error
+				if rep, err = reconcile.Run(ctx, opts); err != nil {
+					return err
+				}
+				if rep.OK() || !time.Now().Before(deadline) {
+					break
+				}
+				fmt.Fprintf(env.stderr, "%d difference(s); the sync may not have caught up, trying again...\n", len(rep.Differences))
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(2 * time.Second):
+				}
+			}
+			if format == "json" {
+				enc := json.NewEncoder(env.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else if err := rep.Print(env.stdout); err != nil {
 				return err
 			}
 			if !rep.OK() {
@@ -263,7 +294,13 @@ func runCtl(ctx context.Context, args []string, env *environment) error {
 		}
 		return usageError{err}
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	limit := *timeout
+	if f := sfs.Lookup("wait"); f != nil {
+		// A command that waits gets its wait on top of the call's limit.
+		w, _ := time.ParseDuration(f.Value.String())
+		limit += w
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	if sub.noAdmin {
 		return sub.run(ctx, nil, sfs, pos, env)

@@ -77,7 +77,7 @@ func runDemo(ctx context.Context, data string, env *environment) error {
 		if err := startCatalog(g, demoCatalog, filepath.Join(data, "catalog.db"), env); err != nil {
 			return err
 		}
-		orders, err := startOrders(g, demoOrders, filepath.Join(data, "orders.db"), "http://"+demoCatalog, env)
+		orders, err := startOrders(g, demoOrders, filepath.Join(data, "orders.db"), "http://"+demoCatalog, 0, env)
 		if err != nil {
 			return err
 		}

@@ -81,8 +81,15 @@ func Catalog(t testing.TB) string {
 // Orders starts an order service against catalogURL (rate limiting off).
 func Orders(t testing.TB, catalogURL string) (string, *order.Service) {
 	t.Helper()
+	return OrdersAt(t, catalogURL, filepath.Join(t.TempDir(), "order.db"))
+}
+
+// OrdersAt is Orders with its SQLite file at dbPath, for tests that look
+// into (or tamper with) the service's own tables.
+func OrdersAt(t testing.TB, catalogURL, dbPath string) (string, *order.Service) {
+	t.Helper()
 	svc, err := order.Open(context.Background(), order.Config{
-		DBPath: filepath.Join(t.TempDir(), "order.db"), CatalogURL: catalogURL, RatePerSecond: -1,
+		DBPath: dbPath, CatalogURL: catalogURL, RatePerSecond: -1,
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
