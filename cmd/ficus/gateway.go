@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/acl/shadowmap"
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/admin"
@@ -192,7 +193,7 @@ func shadowMappings(cfg *config.Config) (map[string]shadow.Mapping, error) {
 		if out == nil {
 			out = map[string]shadow.Mapping{}
 		}
-		out[r.Name] = shadow.ProductDetail{Translator: tr}
+		out[r.Name] = shadowmap.ProductDetail{Translator: tr}
 	}
 	return out, nil
 }

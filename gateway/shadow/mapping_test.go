@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/acl/shadowmap"
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/shadow"
@@ -70,7 +71,7 @@ func TestLegacyProductDetailIsComparedWithTheCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := startGateway(t, cfg, func(o *gateway.Options) {
-		o.ShadowMappings = map[string]shadow.Mapping{"product-detail": shadow.ProductDetail{Translator: tr}}
+		o.ShadowMappings = map[string]shadow.Mapping{"product-detail": shadowmap.ProductDetail{Translator: tr}}
 	})
 	for _, q := range []string{"ART-1001", "ART-9999"} {
 		if resp, _ := e.get(t, "/shop/productDetail.do?art_nr="+q); resp.StatusCode != http.StatusOK {
@@ -162,7 +163,7 @@ func TestWritesAreNeverMirroredToTheMonolith(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := startGateway(t, cfg, func(o *gateway.Options) {
-		o.ShadowMappings = map[string]shadow.Mapping{"products": shadow.ProductDetail{Translator: tr}}
+		o.ShadowMappings = map[string]shadow.Mapping{"products": shadowmap.ProductDetail{Translator: tr}}
 	})
 	req, err := http.NewRequest(http.MethodPut, e.url+"/api/v1/products/B1", strings.NewReader(`{}`))
 	if err != nil {
