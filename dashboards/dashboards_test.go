@@ -29,7 +29,7 @@ func exported() map[string]bool {
 		decide.MetricOverrideRejected, decide.MetricCanaryPercent, decide.MetricFlagErrors,
 		decide.MetricFlagCacheLookups, decide.MetricFlagCacheFlushes,
 		shadow.MetricRequests, shadow.MetricFieldDiffs, shadow.MetricDuration, shadow.MetricInFlight,
-		shadow.MetricExpiredRules, retire.MetricLastHit,
+		shadow.MetricExpiredRules, retire.MetricLastHit, gateway.MetricIntents,
 	}
 	m := map[string]bool{}
 	for _, n := range names {

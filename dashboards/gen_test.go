@@ -421,6 +421,10 @@ func migrationOverview() obj {
 		"Requests the new side failed and the legacy side then served. Healthy is zero; any steady rate means the new service is failing for real users and legacy is hiding it.",
 		"reqps", nil,
 		q("A", "sum by (route, from, to) (rate(ficus_fallbacks_total[$__rate_interval]))", "{{route}}: {{from}} → {{to}}")))
+	l.add(8, 8, stacked(timeseries("Write intents: where each Idempotency-Key went",
+		"Keyed writes of routes with write affinity, by what the intent ledger did: first (a new key, bound to the decided side), kept (a retry sent to its key's side), rebound (a retry the decision would have sent to the other side), moved (proven never sent to the new side, so it fell back), released, refused (503: the key may be booked on a side that is down) and ledger_unavailable (503). Refused or ledger_unavailable for minutes means clients cannot finish their orders.",
+		"reqps", nil,
+		q("A", "sum by (route, result) (rate(ficus_intent_bindings_total[$__rate_interval]))", "{{route}} / {{result}}"))))
 	l.add(8, 8, stacked(timeseries("Upstream errors by reason",
 		"Failed exchanges with upstreams by reason: connect, timeout, reset, status_5xx, breaker_open, other. Connect errors point at a stopped service, timeouts at an overloaded one.",
 		"reqps", nil,
