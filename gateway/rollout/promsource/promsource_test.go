@@ -184,10 +184,13 @@ func TestSampleSumsEveryReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// increase() extrapolates to the window's edges; allow 25%.
+	// increase() extrapolates to the window's edges (by up to half a
+	// scrape interval's worth on each side, more when scrapes are late on a
+	// loaded machine): allow up to 1.9x. Missing a replica would halve a
+	// value; counting the route outside the cohort would triple "new".
 	near := func(name string, got uint64, want float64) {
 		t.Helper()
-		if float64(got) < want*0.95 || float64(got) > want*1.25 {
+		if float64(got) < want*0.95 || float64(got) > want*1.9 {
 			t.Errorf("%s = %d, want about %v", name, got, want)
 		}
 	}
