@@ -238,6 +238,7 @@ func (b *Backend) newApp() *fiber.App {
 	v1.Get("/products/:sku", b.getProduct)
 	v1.Put("/products/:sku", readOnlyCatalog)
 	v1.Post("/products/:sku/stock-adjustments", readOnlyCatalog)
+	v1.Post("/stock-reservations/:reference/release", readOnlyCatalog)
 	v1.Post("/orders", b.placeOrder)
 	v1.Get("/orders", b.listOrders)
 	v1.Get("/orders/:orderId", b.getOrder)
@@ -268,12 +269,13 @@ func (b *Backend) accessLog(c *fiber.Ctx) error {
 }
 
 // readOnlyCatalog answers catalog writes: the legacy has no API to change
-// an article, so they cannot be served from it. 422 (a business rule) rather
-// than 405, because the same route is writable on the catalog service and
-// the contract lists 422 for it; the gateway must route catalog writes to
-// the new side.
+// an article, so they cannot be served from it. The answer is the one the
+// gateway gives for them (its products routes allow GET and HEAD only): 405
+// METHOD_NOT_ALLOWED with Allow: GET, HEAD, so a client gets the same answer
+// whichever side a canary sends it to (docs/contracts.md, "Catalog writes").
 func readOnlyCatalog(c *fiber.Ctx) error {
-	return apierr.New(apierr.CodeBusinessRule, "the legacy catalog is read-only here; send catalog writes to the catalog service")
+	c.Set(fiber.HeaderAllow, "GET, HEAD")
+	return apierr.New(apierr.CodeMethodNotAllowed, "catalog writes are served only by the catalog service; this side is read-only")
 }
 
 // ShadowHeader marks a mirrored write: with value "1" it is validated and

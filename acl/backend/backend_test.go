@@ -227,6 +227,10 @@ func (e *env) allProducts(query string) []product {
 		r.json(e.t, &page)
 		out = append(out, page.Items...)
 		if page.NextCursor == nil {
+			// The last page omits nextCursor (never null), like every list.
+			if bytes.Contains(r.body, []byte(`"nextCursor"`)) {
+				e.t.Fatalf("last page carries nextCursor: %s", r.body)
+			}
 			return out
 		}
 		cursor = *page.NextCursor
@@ -473,10 +477,18 @@ func TestOrderErrors(t *testing.T) {
 			t.Fatalf("non-legacy customer has %d orders", len(got))
 		}
 	})
-	t.Run("catalog writes are not served", func(t *testing.T) {
-		r := e.do("PUT", "/api/v1/products/"+p.SKU, map[string]any{"name": "x"}, nil)
-		if r.status != 422 || r.code(t) != "BUSINESS_RULE_VIOLATED" {
-			t.Fatalf("PUT answered %d %s", r.status, r.body)
+	t.Run("catalog writes answer what the gateway answers", func(t *testing.T) {
+		// The gateway's products routes allow GET and HEAD only; the ACL
+		// must give the same 405, so a canary cannot change the answer.
+		for _, w := range []struct{ method, path string }{
+			{"PUT", "/api/v1/products/" + p.SKU},
+			{"POST", "/api/v1/products/" + p.SKU + "/stock-adjustments"},
+			{"POST", "/api/v1/stock-reservations/ord-1/release"},
+		} {
+			r := e.do(w.method, w.path, map[string]any{"name": "x"}, map[string]string{"Idempotency-Key": "k1"})
+			if r.status != 405 || r.code(t) != "METHOD_NOT_ALLOWED" || r.header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("%s %s answered %d (Allow %q) %s", w.method, w.path, r.status, r.header.Get("Allow"), r.body)
+			}
 		}
 	})
 }

@@ -114,9 +114,11 @@ func meta(c *fiber.Ctx) reqMeta {
 }
 
 // page is a list response; Items is []Product (v1) or []productV2 (v2).
+// NextCursor is absent on the last page, never null: every list of the
+// contract pages the same way (docs/contracts.md, "Pagination").
 type page[T any] struct {
 	Items      []T     `json:"items"`
-	NextCursor *string `json:"nextCursor"`
+	NextCursor *string `json:"nextCursor,omitempty"`
 }
 
 func (s *Service) listProductsV1(c *fiber.Ctx) error {
