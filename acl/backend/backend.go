@@ -116,6 +116,8 @@ type Backend struct {
 	legacy legacyShop
 	tr     acl.Translator
 	app    *fiber.App
+	// openAPI is the document served at /openapi.yaml (PublicContract).
+	openAPI []byte
 
 	indexMu sync.Mutex // one catch-up of the order index at a time
 }
@@ -148,7 +150,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	b := &Backend{cfg: cfg, log: log, db: db, legacy: client, tr: tr}
+	spec, err := PublicContract()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	b := &Backend{cfg: cfg, log: log, db: db, legacy: client, tr: tr, openAPI: spec}
 	b.app = b.newApp()
 	return b, nil
 }
@@ -233,6 +240,10 @@ func (b *Backend) newApp() *fiber.App {
 	app.Use(recover.New())
 	app.Use(apierr.RequestIDMiddleware(b.cfg.RequestID))
 	app.Use(b.accessLog)
+	app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(b.openAPI)
+	})
 	v1 := app.Group("/api/v1")
 	v1.Get("/products", b.listProductsV1)
 	v1.Get("/products/:sku", b.getProduct)
