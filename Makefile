@@ -43,6 +43,18 @@ contract: $(BIN)/oasdiff $(SPECTRAL) ## each spec against its published baseline
 	$(CONTRACT_TOOLS) contracts/check.sh
 	$(CONTRACT_TOOLS) contracts/selftest.sh
 
+PACT_VERIFIER := contracts/pact/node_modules/.bin/pact-verifier
+
+# pact-verifier is pinned by contracts/pact/package-lock.json.
+$(PACT_VERIFIER): contracts/pact/package.json contracts/pact/package-lock.json
+	cd contracts/pact && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: pact
+pact: build $(PACT_VERIFIER) ## Pact provider verification of the committed consumer pacts against the new services, the ACL backend and the gateway; then prove it fails on seeded violations
+	contracts/pact/verify.sh
+	contracts/pact/selftest.sh
+
 # Publishing a baseline is a release of the contract: run it deliberately,
 # and say what changed for consumers in contracts/CHANGELOG.md.
 .PHONY: publish-contract

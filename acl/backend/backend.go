@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/contracts/providerstate"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
@@ -59,6 +60,10 @@ type Config struct {
 	// RequestID generates request ids for requests without a valid
 	// X-Request-Id. nil means random UUIDs.
 	RequestID func() string
+	// ProviderStates serves the Pact provider-state endpoint
+	// (POST /_pact/provider-states, loopback clients only). For test and
+	// demo instances only; false means off.
+	ProviderStates bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -257,6 +262,9 @@ func (b *Backend) newApp() *fiber.App {
 	v1.Post("/orders/:orderId/pay", b.transition(acl.ActionPay))
 	v1.Post("/orders/:orderId/ship", b.transition(acl.ActionShip))
 	app.Get("/api/v2/products", b.listProductsV2)
+	if b.cfg.ProviderStates {
+		providerstate.Mount(app, b.providerStates(), b.log)
+	}
 	return app
 }
 

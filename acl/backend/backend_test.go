@@ -587,3 +587,23 @@ func TestServesItsContract(t *testing.T) {
 		}
 	}
 }
+
+// The Pact provider-state endpoint exists only when configured.
+func TestProviderStatesOffByDefault(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	if r := e.do("POST", "/_pact/provider-states", map[string]any{"state": "a product exists"}, nil); r.status != 404 {
+		t.Fatalf("provider states without ProviderStates: %d %s", r.status, r.body)
+	}
+	on, _ := newEnv(t, func(c *backend.Config) { c.ProviderStates = true })
+	// Not part of the contract: sent without the contract check of env.do.
+	res, err := on.client.Post(on.url+"/_pact/provider-states", "application/json",
+		strings.NewReader(`{"state":"a product exists","params":{"sku":"ART-1001"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != 204 {
+		t.Fatalf("provider state on loopback: %d", res.StatusCode)
+	}
+}
