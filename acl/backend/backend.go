@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/contracts/providerstate"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
@@ -59,6 +60,10 @@ type Config struct {
 	// RequestID generates request ids for requests without a valid
 	// X-Request-Id. nil means random UUIDs.
 	RequestID func() string
+	// ProviderStates serves the Pact provider-state endpoint
+	// (POST /_pact/provider-states, loopback clients only). For test and
+	// demo instances only; false means off.
+	ProviderStates bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -116,6 +121,8 @@ type Backend struct {
 	legacy legacyShop
 	tr     acl.Translator
 	app    *fiber.App
+	// openAPI is the document served at /openapi.yaml (PublicContract).
+	openAPI []byte
 
 	indexMu sync.Mutex // one catch-up of the order index at a time
 }
@@ -148,7 +155,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	b := &Backend{cfg: cfg, log: log, db: db, legacy: client, tr: tr}
+	spec, err := PublicContract()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	b := &Backend{cfg: cfg, log: log, db: db, legacy: client, tr: tr, openAPI: spec}
 	b.app = b.newApp()
 	return b, nil
 }
@@ -233,11 +245,16 @@ func (b *Backend) newApp() *fiber.App {
 	app.Use(recover.New())
 	app.Use(apierr.RequestIDMiddleware(b.cfg.RequestID))
 	app.Use(b.accessLog)
+	app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(b.openAPI)
+	})
 	v1 := app.Group("/api/v1")
 	v1.Get("/products", b.listProductsV1)
 	v1.Get("/products/:sku", b.getProduct)
 	v1.Put("/products/:sku", readOnlyCatalog)
 	v1.Post("/products/:sku/stock-adjustments", readOnlyCatalog)
+	v1.Post("/stock-reservations/:reference/release", readOnlyCatalog)
 	v1.Post("/orders", b.placeOrder)
 	v1.Get("/orders", b.listOrders)
 	v1.Get("/orders/:orderId", b.getOrder)
@@ -245,6 +262,9 @@ func (b *Backend) newApp() *fiber.App {
 	v1.Post("/orders/:orderId/pay", b.transition(acl.ActionPay))
 	v1.Post("/orders/:orderId/ship", b.transition(acl.ActionShip))
 	app.Get("/api/v2/products", b.listProductsV2)
+	if b.cfg.ProviderStates {
+		providerstate.Mount(app, b.providerStates(), b.log)
+	}
 	return app
 }
 
@@ -268,12 +288,13 @@ func (b *Backend) accessLog(c *fiber.Ctx) error {
 }
 
 // readOnlyCatalog answers catalog writes: the legacy has no API to change
-// an article, so they cannot be served from it. 422 (a business rule) rather
-// than 405, because the same route is writable on the catalog service and
-// the contract lists 422 for it; the gateway must route catalog writes to
-// the new side.
+// an article, so they cannot be served from it. The answer is the one the
+// gateway gives for them (its products routes allow GET and HEAD only): 405
+// METHOD_NOT_ALLOWED with Allow: GET, HEAD, so a client gets the same answer
+// whichever side a canary sends it to (docs/contracts.md, "Catalog writes").
 func readOnlyCatalog(c *fiber.Ctx) error {
-	return apierr.New(apierr.CodeBusinessRule, "the legacy catalog is read-only here; send catalog writes to the catalog service")
+	c.Set(fiber.HeaderAllow, "GET, HEAD")
+	return apierr.New(apierr.CodeMethodNotAllowed, "catalog writes are served only by the catalog service; this side is read-only")
 }
 
 // ShadowHeader marks a mirrored write: with value "1" it is validated and

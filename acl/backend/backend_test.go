@@ -39,6 +39,11 @@ func loadContract(t *testing.T, path string) *contract {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseContract(t, spec)
+}
+
+func parseContract(t *testing.T, spec []byte) *contract {
+	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +65,7 @@ type env struct {
 	legacyURL string
 	catalog   *contract
 	orders    *contract
+	public    *contract // the backend's own /openapi.yaml
 	client    *http.Client
 }
 
@@ -67,6 +73,7 @@ var (
 	contractsOnce sync.Once
 	catalogSpec   *contract
 	orderSpec     *contract
+	publicSpec    *contract
 )
 
 func newEnv(t *testing.T, opts ...func(*backend.Config)) (*env, *backend.Backend) {
@@ -74,6 +81,11 @@ func newEnv(t *testing.T, opts ...func(*backend.Config)) (*env, *backend.Backend
 	contractsOnce.Do(func() {
 		catalogSpec = loadContract(t, filepath.Join("..", "..", "newsvc", "catalog", "openapi.yaml"))
 		orderSpec = loadContract(t, filepath.Join("..", "..", "newsvc", "order", "openapi.yaml"))
+		pub, err := backend.PublicContract()
+		if err != nil {
+			t.Fatal(err)
+		}
+		publicSpec = parseContract(t, pub)
 	})
 	legacyURL, _ := acltest.Legacy(t, 30)
 	cfg := backend.Config{
@@ -90,7 +102,7 @@ func newEnv(t *testing.T, opts ...func(*backend.Config)) (*env, *backend.Backend
 	}
 	u := acltest.Serve(t, b.App())
 	t.Cleanup(func() { _ = b.Close() })
-	return &env{t: t, url: u, legacyURL: legacyURL, catalog: catalogSpec, orders: orderSpec, client: acltest.Client()}, b
+	return &env{t: t, url: u, legacyURL: legacyURL, catalog: catalogSpec, orders: orderSpec, public: publicSpec, client: acltest.Client()}, b
 }
 
 type resp struct {
@@ -156,6 +168,10 @@ func (e *env) do(method, path string, body any, hdr map[string]string) resp {
 	}
 	if err := spec.validate(req, r); err != nil {
 		e.t.Errorf("%s %s answered %d outside the contract: %v\nbody: %.400s", method, path, r.status, err, raw)
+	}
+	// And against the document the backend itself serves.
+	if err := e.public.validate(req, r); err != nil {
+		e.t.Errorf("%s %s answered %d outside its own /openapi.yaml: %v\nbody: %.400s", method, path, r.status, err, raw)
 	}
 	return r
 }
@@ -227,6 +243,10 @@ func (e *env) allProducts(query string) []product {
 		r.json(e.t, &page)
 		out = append(out, page.Items...)
 		if page.NextCursor == nil {
+			// The last page omits nextCursor (never null), like every list.
+			if bytes.Contains(r.body, []byte(`"nextCursor"`)) {
+				e.t.Fatalf("last page carries nextCursor: %s", r.body)
+			}
 			return out
 		}
 		cursor = *page.NextCursor
@@ -473,10 +493,18 @@ func TestOrderErrors(t *testing.T) {
 			t.Fatalf("non-legacy customer has %d orders", len(got))
 		}
 	})
-	t.Run("catalog writes are not served", func(t *testing.T) {
-		r := e.do("PUT", "/api/v1/products/"+p.SKU, map[string]any{"name": "x"}, nil)
-		if r.status != 422 || r.code(t) != "BUSINESS_RULE_VIOLATED" {
-			t.Fatalf("PUT answered %d %s", r.status, r.body)
+	t.Run("catalog writes answer what the gateway answers", func(t *testing.T) {
+		// The gateway's products routes allow GET and HEAD only; the ACL
+		// must give the same 405, so a canary cannot change the answer.
+		for _, w := range []struct{ method, path string }{
+			{"PUT", "/api/v1/products/" + p.SKU},
+			{"POST", "/api/v1/products/" + p.SKU + "/stock-adjustments"},
+			{"POST", "/api/v1/stock-reservations/ord-1/release"},
+		} {
+			r := e.do(w.method, w.path, map[string]any{"name": "x"}, map[string]string{"Idempotency-Key": "k1"})
+			if r.status != 405 || r.code(t) != "METHOD_NOT_ALLOWED" || r.header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("%s %s answered %d (Allow %q) %s", w.method, w.path, r.status, r.header.Get("Allow"), r.body)
+			}
 		}
 	})
 }
@@ -529,5 +557,53 @@ func TestIdempotencyOutlivesPruning(t *testing.T) {
 	again.json(t, &o2)
 	if again.status != 201 || o1.ID != o2.ID || o1.LegacyOrderNo != o2.LegacyOrderNo {
 		t.Fatalf("retry after pruning: %d, order %s/%s, want the first order %s/%s", again.status, o2.ID, o2.LegacyOrderNo, o1.ID, o1.LegacyOrderNo)
+	}
+}
+
+// TestServesItsContract: the backend serves at /openapi.yaml the published
+// contract of the paths it serves (a valid OpenAPI document that every
+// answer in these tests is also checked against, see env.do), and nothing
+// of the new services' own feeds or internal endpoints.
+func TestServesItsContract(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	r := e.do("GET", "/openapi.yaml", nil, nil)
+	want, err := backend.PublicContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != 200 || r.header.Get("Content-Type") != "application/yaml" || !bytes.Equal(r.body, want) {
+		t.Fatalf("/openapi.yaml: %d %q, %d bytes", r.status, r.header.Get("Content-Type"), len(r.body))
+	}
+	doc := parseContract(t, r.body).doc
+	for _, p := range []string{"/api/v1/products", "/api/v2/products", "/api/v1/products/{sku}", "/api/v1/orders", "/api/v1/orders/{orderId}/cancel"} {
+		if doc.Paths.Find(p) == nil {
+			t.Errorf("served contract lacks %s", p)
+		}
+	}
+	for _, p := range []string{"/api/v1/events", "/internal/v1/integrity", "/api/v1/stock-reservations"} {
+		if doc.Paths.Find(p) != nil {
+			t.Errorf("served contract has %s, which the backend does not serve", p)
+		}
+	}
+}
+
+// The Pact provider-state endpoint exists only when configured.
+func TestProviderStatesOffByDefault(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	if r := e.do("POST", "/_pact/provider-states", map[string]any{"state": "a product exists"}, nil); r.status != 404 {
+		t.Fatalf("provider states without ProviderStates: %d %s", r.status, r.body)
+	}
+	on, _ := newEnv(t, func(c *backend.Config) { c.ProviderStates = true })
+	// Not part of the contract: sent without the contract check of env.do.
+	res, err := on.client.Post(on.url+"/_pact/provider-states", "application/json",
+		strings.NewReader(`{"state":"a product exists","params":{"sku":"ART-1001"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != 204 {
+		t.Fatalf("provider state on loopback: %d", res.StatusCode)
 	}
 }

@@ -21,9 +21,11 @@ var (
 	listV1SunsetAt     = time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// productPage is a list response. NextCursor is absent on the last page,
+// never null, as on every list of the contract.
 type productPage[T any] struct {
 	Items      []T     `json:"items"`
-	NextCursor *string `json:"nextCursor"`
+	NextCursor *string `json:"nextCursor,omitempty"`
 }
 
 // productV2 is a v2 list item: a product without its price.

@@ -58,11 +58,12 @@ Example:
 			fs := newFlags("catalog", env)
 			addr := fs.String("listen", "127.0.0.1:8082", "address to listen on")
 			db := fs.String("db", filepath.Join("data", "catalog.db"), "SQLite file (created when absent)")
+			states := fs.Bool("provider-states", false, "serve POST /_pact/provider-states to loopback clients (Pact verification; test/demo only)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
 			g := newGroup(ctx)
-			if err := startCatalog(g, *addr, *db, env); err != nil {
+			if err := startCatalog(g, *addr, *db, env, func(c *catalog.Config) { c.ProviderStates = *states }); err != nil {
 				return err
 			}
 			return g.Wait()
@@ -88,11 +89,12 @@ Example:
 			addr := fs.String("listen", backend.DefaultAddr, "address to listen on")
 			legacyURL := fs.String("legacy", "http://127.0.0.1:8081", "base URL of the legacy shop")
 			db := fs.String("db", filepath.Join("data", "acl.db"), "SQLite file for idempotency records")
+			states := fs.Bool("provider-states", false, "serve POST /_pact/provider-states to loopback clients (Pact verification; test/demo only)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
 			g := newGroup(ctx)
-			if err := startACL(g, *addr, *db, *legacyURL, env); err != nil {
+			if err := startACL(g, *addr, *db, *legacyURL, env, func(c *backend.Config) { c.ProviderStates = *states }); err != nil {
 				return err
 			}
 			return g.Wait()
@@ -124,11 +126,12 @@ Examples:
 			legacyURL := fs.String("legacy", "", "base URL of the legacy shop; enables the dual-run sync")
 			syncDB := fs.String("sync-db", filepath.Join("data", "sync.db"), "SQLite file of the sync's checkpoints (with --legacy)")
 			lease := fs.Duration("idempotency-lease", 0, "how long an unfinished Idempotency-Key claim is held before a crash is assumed and it is repaired (default 60s)")
+			states := fs.Bool("provider-states", false, "serve POST /_pact/provider-states to loopback clients (Pact verification; test/demo only)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
 			g := newGroup(ctx)
-			svc, err := startOrders(g, *addr, *db, *cat, *lease, env)
+			svc, err := startOrders(g, *addr, *db, *cat, *lease, env, func(c *order.Config) { c.ProviderStates = *states })
 			if err != nil {
 				g.cancel()
 				return errors.Join(err, g.Wait())
@@ -163,9 +166,13 @@ func startLegacy(g *group, addr, db string, env *environment) error {
 	return nil
 }
 
-func startCatalog(g *group, addr, db string, env *environment) error {
+func startCatalog(g *group, addr, db string, env *environment, opts ...func(*catalog.Config)) error {
 	log := env.logger().With("component", "catalog")
-	svc, err := catalog.Open(g.ctx, catalog.Config{DBPath: db}, log)
+	cfg := catalog.Config{DBPath: db}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := catalog.Open(g.ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("opening the catalog service: %w", err)
 	}
@@ -183,9 +190,13 @@ func startCatalog(g *group, addr, db string, env *environment) error {
 	return nil
 }
 
-func startOrders(g *group, addr, db, catalogURL string, lease time.Duration, env *environment) (*order.Service, error) {
+func startOrders(g *group, addr, db, catalogURL string, lease time.Duration, env *environment, opts ...func(*order.Config)) (*order.Service, error) {
 	log := env.logger().With("component", "orders")
-	svc, err := order.Open(g.ctx, order.Config{DBPath: db, CatalogURL: catalogURL, IdempotencyLease: lease}, log)
+	cfg := order.Config{DBPath: db, CatalogURL: catalogURL, IdempotencyLease: lease}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := order.Open(g.ctx, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("opening the order service: %w", err)
 	}
@@ -205,9 +216,13 @@ func startOrders(g *group, addr, db, catalogURL string, lease time.Duration, env
 
 // startACL serves the new contract from the legacy (the anti-corruption
 // backend): the gateway routes the legacy share of /api/v1 traffic here.
-func startACL(g *group, addr, db, legacyURL string, env *environment) error {
+func startACL(g *group, addr, db, legacyURL string, env *environment, opts ...func(*backend.Config)) error {
 	log := env.logger().With("component", "acl")
-	b, err := backend.Open(g.ctx, backend.Config{LegacyURL: legacyURL, DBPath: db}, log)
+	cfg := backend.Config{LegacyURL: legacyURL, DBPath: db}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	b, err := backend.Open(g.ctx, cfg, log)
 	if err != nil {
 		return fmt.Errorf("opening the ACL backend: %w", err)
 	}

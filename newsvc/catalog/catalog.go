@@ -68,6 +68,10 @@ type Config struct {
 	// DispatcherOptions tune webhook delivery (backoff, poll interval). nil
 	// means the outbox defaults.
 	DispatcherOptions []outbox.Option
+	// ProviderStates serves the Pact provider-state endpoint
+	// (POST /_pact/provider-states, loopback clients only) that puts test
+	// data in place. For test and demo instances only; false means off.
+	ProviderStates bool
 	// Metrics receives the catalog's and its outbox's metrics. nil means
 	// none are exported.
 	Metrics prometheus.Registerer

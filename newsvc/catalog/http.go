@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/ficus-gw/ficus/contracts/providerstate"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
 )
@@ -81,6 +82,9 @@ func (s *Service) newApp() *fiber.App {
 	v1.Post("/stock-reservations/:reference/release", s.postReservationRelease)
 	v1.Get("/events", outbox.PullHandler(s.db))
 	app.Get("/api/v2/products", s.listProductsV2)
+	if s.cfg.ProviderStates {
+		providerstate.Mount(app, s.providerStates(), s.log)
+	}
 	return app
 }
 
@@ -114,9 +118,11 @@ func meta(c *fiber.Ctx) reqMeta {
 }
 
 // page is a list response; Items is []Product (v1) or []productV2 (v2).
+// NextCursor is absent on the last page, never null: every list of the
+// contract pages the same way (docs/contracts.md, "Pagination").
 type page[T any] struct {
 	Items      []T     `json:"items"`
-	NextCursor *string `json:"nextCursor"`
+	NextCursor *string `json:"nextCursor,omitempty"`
 }
 
 func (s *Service) listProductsV1(c *fiber.Ctx) error {

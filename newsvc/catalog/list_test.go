@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -158,6 +159,11 @@ func TestListVersionsAndDeprecation(t *testing.T) {
 	v2.decode(t, &raw)
 	if len(raw.Items) != 25 || raw.NextCursor != nil {
 		t.Fatalf("v2 list of 25 with limit 100: %d items, next %v", len(raw.Items), raw.NextCursor)
+	}
+	// The last page omits nextCursor rather than sending null: one shape
+	// for every list of the contract (orders, ACL) (docs/contracts.md).
+	if bytes.Contains(v2.body, []byte(`"nextCursor"`)) {
+		t.Errorf("last page carries nextCursor: %.200s", v2.body)
 	}
 	if _, ok := raw.Items[0]["price"]; ok {
 		t.Error("v2 list items still carry price")

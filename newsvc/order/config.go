@@ -30,6 +30,10 @@ type Config struct {
 	// once (the outbox Dispatcher started by Run). Nil means none: consumers
 	// can still pull GET /api/v1/events.
 	Subscribers []outbox.Subscriber
+	// ProviderStates serves the Pact provider-state endpoint
+	// (POST /_pact/provider-states, loopback clients only) that puts test
+	// data in place. For test and demo instances only; false means off.
+	ProviderStates bool
 	// Now is the clock for timestamps, the rate limiter and the breaker's
 	// Retry-After. Nil means time.Now.
 	Now func() time.Time

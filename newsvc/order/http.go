@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/google/uuid"
 
+	"github.com/ficus-gw/ficus/contracts/providerstate"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
 )
@@ -88,6 +89,9 @@ func (s *Service) newApp() *fiber.App {
 	api.Post("/orders/:orderId/ship", s.handleTransition(ActionShip))
 	api.Get("/events", outbox.PullHandler(s.db))
 	app.Get("/internal/v1/integrity", s.handleIntegrity)
+	if s.cfg.ProviderStates {
+		providerstate.Mount(app, s.providerStates(), s.log)
+	}
 	return app
 }
 
