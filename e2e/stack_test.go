@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -383,22 +382,6 @@ func minus(a, b map[string]bool) []string {
 		}
 	}
 	return out
-}
-
-// waitUp polls url until it answers, bounded.
-func waitUp(t *testing.T, url string) {
-	t.Helper()
-	c := &http.Client{Timeout: time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
-		if res, err := c.Get(url); err == nil {
-			_ = res.Body.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
-	t.Fatalf("%s did not answer within 30s", url)
 }
 
 // getJSON decodes the 200 answer of a GET.
