@@ -63,7 +63,7 @@ func openPG(t *testing.T, dsn string) Store {
 }
 
 func pct(v float64) *float64 { return &v }
-func str(v string) *string    { return &v }
+func str(v string) *string   { return &v }
 
 func runContract(t *testing.T, fresh func(t *testing.T) opener) {
 	ctx := context.Background()
