@@ -12,13 +12,16 @@ import (
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/admin"
+	"github.com/ficus-gw/ficus/gateway/controlplane"
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/gateway/intent"
 	"github.com/ficus-gw/ficus/gateway/retire"
 	"github.com/ficus-gw/ficus/gateway/shadow"
+	"github.com/ficus-gw/ficus/internal/pgdb"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
@@ -88,11 +91,10 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 	}
 	g.Defer(func() { _ = engine.Close() })
 
-	auditDB, err := sqlitedb.Open(cfg.Admin.AuditDB)
+	cp, err := openControlPlane(g, cfg, reg, log.With("subsystem", "controlplane"))
 	if err != nil {
-		return fmt.Errorf("opening the audit log: %w", err)
+		return err
 	}
-	g.Defer(func() { _ = auditDB.Close() })
 
 	retireDB, err := sqlitedb.Open(cfg.Retire.DB)
 	if err != nil {
@@ -123,9 +125,13 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 			}
 			return out
 		},
-		Tokens:  cfg.Admin.Tokens,
-		AuditDB: auditDB,
-		Logger:  log.With("subsystem", "admin"),
+		Tokens:       cfg.Admin.Tokens,
+		Store:        cp.store,
+		StoreName:    cp.name,
+		SyncInterval: cfg.ControlPlane.SyncInterval,
+		Registry:     reg,
+		Leader:       cp.leader,
+		Logger:       log.With("subsystem", "admin"),
 		Reports: map[string]fiber.Handler{
 			"retire": tracker.Handler(),
 			"shadow": func(c *fiber.Ctx) error { return shadowReport(c) },
@@ -134,10 +140,11 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 	if err != nil {
 		return fmt.Errorf("starting the admin API: %w", err)
 	}
-	if n, err := api.RestoreState(g.ctx); err != nil {
-		log.Warn("could not restore canary and pin changes from the audit log; the configuration's values apply", "err", err)
-	} else if n > 0 {
-		log.Info("restored route changes from the audit log", "routes", n)
+	rctx, cancel := context.WithTimeout(g.ctx, 15*time.Second)
+	err = api.Restore(rctx)
+	cancel()
+	if err != nil {
+		return err
 	}
 	mappings, err := shadowMappings(cfg)
 	if err != nil {
@@ -173,7 +180,61 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 	log.Info("gateway listening", "addr", pub.Addr().String(), "admin", adm.Addr().String(), "routes", len(cfg.Routes))
 	g.Go("gateway", func(ctx context.Context) error { return gw.Serve(ctx, pub, adm) })
 	g.Go("retirement tracker", tracker.Run)
+	g.Go("control plane sync", api.Run)
+	g.Go("leader election", cp.leader.Run)
 	return nil
+}
+
+// controlPlane is the opened store and its leader election.
+type controlPlane struct {
+	store  controlplane.Store
+	name   string // "sqlite" or "postgres"
+	leader *controlplane.Elector
+	pool   *pgxpool.Pool // nil for SQLite
+}
+
+// openControlPlane opens the store cfg.ControlPlane names: PostgreSQL
+// when a DSN is configured, else the SQLite file. Everything opened is
+// closed when g ends.
+func openControlPlane(g *group, cfg *config.Config, reg *prometheus.Registry, log *slog.Logger) (*controlPlane, error) {
+	ctx, cancel := context.WithTimeout(g.ctx, 15*time.Second)
+	defer cancel()
+	cp := &controlPlane{}
+	if pg := cfg.ControlPlane.Postgres; pg.Enabled() {
+		dsn := pg.ResolveDSN()
+		if dsn == "" {
+			return nil, fmt.Errorf("controlPlane.postgres.dsnEnv: the environment variable %s is unset or empty", pg.DSNEnv)
+		}
+		pool, err := pgdb.Open(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("opening the control plane: %w", err)
+		}
+		g.Defer(pool.Close) // deferred first, so closed last
+		store, err := controlplane.OpenPostgres(ctx, controlplane.PostgresOptions{Pool: pool, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		g.Defer(func() { _ = store.Close() })
+		leader, err := controlplane.NewPostgresElector(pool, cfg.ControlPlane.SyncInterval, reg, log)
+		if err != nil {
+			return nil, err
+		}
+		cp.store, cp.name, cp.leader, cp.pool = store, "postgres", leader, pool
+		log.Info("control plane: postgres", "host", pool.Config().ConnConfig.Host, "port", pool.Config().ConnConfig.Port, "database", pool.Config().ConnConfig.Database)
+		return cp, nil
+	}
+	store, err := controlplane.OpenSQLite(ctx, cfg.ControlPlane.SQLite.Path, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.Defer(func() { _ = store.Close() })
+	leader, err := controlplane.NewSingleElector(reg)
+	if err != nil {
+		return nil, err
+	}
+	cp.store, cp.name, cp.leader = store, "sqlite", leader
+	log.Info("control plane: sqlite", "path", cfg.ControlPlane.SQLite.Path)
+	return cp, nil
 }
 
 // shadowMappings lets shadow traffic compare the legacy's own product detail

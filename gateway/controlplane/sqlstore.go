@@ -185,7 +185,7 @@ func (s *sqlStore) Apply(ctx context.Context, ch Change) (Result, error) {
 		if ch.ExpectVersion != 0 && cur.Version > ch.ExpectVersion {
 			return &ConflictError{Route: ch.Route, Expected: ch.ExpectVersion, Current: cur, Version: version}
 		}
-		next, fields := merge(cur, ch.Set)
+		next, fields := merge(cur, ch.Set, ch.Config)
 		if len(fields) == 0 {
 			res = Result{State: cur, Version: version}
 			return nil

@@ -139,6 +139,11 @@ type Change struct {
 	ExpectVersion int64
 	// Actor, Reason and RequestID go into the audit entries.
 	Actor, Reason, RequestID string
+	// Config holds the configuration's values for the route: what is live
+	// for a field the control plane does not hold. A change compares with,
+	// and audits as old, the live value, so setting the configuration's
+	// value on a route without stored state is a no-op.
+	Config Patch
 }
 
 // Result says what a write did.
@@ -241,8 +246,18 @@ type fieldChange struct {
 // merge applies p to cur and returns the new state and the fields that
 // actually changed. An unpin of a route that was never pinned, or a value
 // equal to the stored one, changes nothing.
-func merge(cur RouteState, p Patch) (RouteState, []fieldChange) {
-	next := cur
+func merge(stored RouteState, p, config Patch) (RouteState, []fieldChange) {
+	next := stored
+	cur := stored // the live values: stored, else the configuration's
+	if cur.Canary == nil {
+		cur.Canary = config.Canary
+	}
+	if cur.Pin == nil {
+		cur.Pin = config.Pin
+	}
+	if cur.CohortPercent == nil {
+		cur.CohortPercent = config.CohortPercent
+	}
 	var out []fieldChange
 	add := func(field string, old, new any) {
 		out = append(out, fieldChange{field: field, old: mustJSON(old), new: mustJSON(new)})
