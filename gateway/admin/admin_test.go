@@ -406,7 +406,7 @@ func TestTokenFromEnvironmentWins(t *testing.T) {
 	api, err := New(Options{
 		Engine: f.engine,
 		Store:  f.store,
-		Tokens:  []config.Token{{Name: "ops", Value: operatorToken, ValueEnv: "FICUS_TEST_ADMIN_TOKEN", Scopes: []string{"read"}}},
+		Tokens: []config.Token{{Name: "ops", Value: operatorToken, ValueEnv: "FICUS_TEST_ADMIN_TOKEN", Scopes: []string{"read"}}},
 	})
 	if err != nil {
 		t.Fatal(err)
