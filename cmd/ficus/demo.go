@@ -87,7 +87,8 @@ func runDemo(ctx context.Context, data string, env *environment) error {
 		if err := startSync(g, orders, filepath.Join(data, "sync.db"), "http://"+demoLegacy, "http://"+demoCatalog, "http://"+demoOrders, env); err != nil {
 			return err
 		}
-		return startGateway(g, cfg, env)
+		_, err = startGateway(g, cfg, env)
+		return err
 	}
 	if err := start(); err != nil {
 		g.cancel()

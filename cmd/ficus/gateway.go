@@ -66,7 +66,7 @@ Examples:
 				return nil
 			}
 			g := newGroup(ctx)
-			if err := startGateway(g, cfg, env); err != nil {
+			if _, err := startGateway(g, cfg, env); err != nil {
 				return err
 			}
 			return g.Wait()
@@ -74,31 +74,41 @@ Examples:
 	})
 }
 
+// replica is one running gateway, as the demo and tests see it.
+type replica struct {
+	engine *decide.Engine
+	api    *admin.API
+	cp     *controlPlane
+	// pub and adm are the addresses actually listened on (cfg may say
+	// port 0).
+	pub, adm string
+}
+
 // startGateway builds the gateway, its decision engine and admin API from
 // cfg, and starts serving on cfg.Listen and cfg.Admin.Listen.
-func startGateway(g *group, cfg *config.Config, env *environment) error {
+func startGateway(g *group, cfg *config.Config, env *environment) (*replica, error) {
 	log := env.logger().With("component", "gateway")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	provider, err := decide.NewProvider(cfg.Flags, log)
 	if err != nil {
-		return fmt.Errorf("starting the flag provider: %w", err)
+		return nil, fmt.Errorf("starting the flag provider: %w", err)
 	}
 	engine, err := decide.NewEngine(cfg, provider, reg, log)
 	if err != nil {
-		return fmt.Errorf("starting the decision engine: %w", err)
+		return nil, fmt.Errorf("starting the decision engine: %w", err)
 	}
 	g.Defer(func() { _ = engine.Close() })
 
 	cp, err := openControlPlane(g, cfg, reg, log.With("subsystem", "controlplane"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	retireDB, err := sqlitedb.Open(cfg.Retire.DB)
 	if err != nil {
-		return fmt.Errorf("opening the retirement tracker: %w", err)
+		return nil, fmt.Errorf("opening the retirement tracker: %w", err)
 	}
 	g.Defer(func() { _ = retireDB.Close() })
 	names := make([]string, 0, len(cfg.Routes)+1)
@@ -110,7 +120,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 		Config: cfg.Retire, Routes: names, DB: retireDB, Registry: reg, Logger: log.With("subsystem", "retire"),
 	})
 	if err != nil {
-		return fmt.Errorf("starting the retirement tracker: %w", err)
+		return nil, fmt.Errorf("starting the retirement tracker: %w", err)
 	}
 
 	var gw *gateway.Gateway
@@ -138,21 +148,21 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("starting the admin API: %w", err)
+		return nil, fmt.Errorf("starting the admin API: %w", err)
 	}
 	rctx, cancel := context.WithTimeout(g.ctx, 15*time.Second)
 	err = api.Restore(rctx)
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mappings, err := shadowMappings(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ledger, err := openIntents(g, cfg, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	gw, err = gateway.New(gateway.Options{
 		Config:         cfg,
@@ -165,24 +175,24 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 		Intents:        ledger,
 	})
 	if err != nil {
-		return fmt.Errorf("building the gateway: %w", err)
+		return nil, fmt.Errorf("building the gateway: %w", err)
 	}
 	shadowReport = gw.Shadow().Handler()
 	pub, err := listen("gateway", cfg.Listen)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	adm, err := listen("gateway admin", cfg.Admin.Listen)
 	if err != nil {
 		_ = pub.Close()
-		return err
+		return nil, err
 	}
 	log.Info("gateway listening", "addr", pub.Addr().String(), "admin", adm.Addr().String(), "routes", len(cfg.Routes))
 	g.Go("gateway", func(ctx context.Context) error { return gw.Serve(ctx, pub, adm) })
 	g.Go("retirement tracker", tracker.Run)
 	g.Go("control plane sync", api.Run)
 	g.Go("leader election", cp.leader.Run)
-	return nil
+	return &replica{engine: engine, api: api, cp: cp, pub: pub.Addr().String(), adm: adm.Addr().String()}, nil
 }
 
 // controlPlane is the opened store and its leader election.

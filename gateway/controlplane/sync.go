@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -90,6 +91,9 @@ func (s *Syncer) Sync(ctx context.Context) error {
 	defer s.mu.Unlock()
 	err := s.sync(ctx)
 	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err // shutting down
+		}
 		if s.ok || !s.synced {
 			s.o.Logger.Warn("control plane unreachable; routing on the last known state", "state_version", s.current.Version, "err", err)
 		}
