@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ficus-gw/ficus/acl"
@@ -91,7 +94,15 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	provider, err := decide.NewProvider(cfg.Flags, log)
+	cp, err := openControlPlane(g, cfg, reg, log.With("subsystem", "controlplane"))
+	if err != nil {
+		return nil, err
+	}
+	flagsCfg, flagFile, err := openFlagFile(g, cfg, cp, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	provider, err := decide.NewProvider(flagsCfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("starting the flag provider: %w", err)
 	}
@@ -100,11 +111,6 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 		return nil, fmt.Errorf("starting the decision engine: %w", err)
 	}
 	g.Defer(func() { _ = engine.Close() })
-
-	cp, err := openControlPlane(g, cfg, reg, log.With("subsystem", "controlplane"))
-	if err != nil {
-		return nil, err
-	}
 
 	retireDB, err := sqlitedb.Open(cfg.Retire.DB)
 	if err != nil {
@@ -141,6 +147,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 		SyncInterval: cfg.ControlPlane.SyncInterval,
 		Registry:     reg,
 		Leader:       cp.leader,
+		Flags:        flagsStatus(cfg, flagFile),
 		Logger:       log.With("subsystem", "admin"),
 		Reports: map[string]fiber.Handler{
 			"retire": tracker.Handler(),
@@ -193,6 +200,52 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 	g.Go("control plane sync", api.Run)
 	g.Go("leader election", cp.leader.Run)
 	return &replica{engine: engine, api: api, cp: cp, pub: pub.Addr().String(), adm: adm.Addr().String()}, nil
+}
+
+// openFlagFile puts a FlagFile between the configured flag file and the
+// provider (only valid files are served; every accepted reload is
+// audited with actor "flags-file") and returns the flags configuration
+// the provider must use. Without a flag file it changes nothing.
+func openFlagFile(g *group, cfg *config.Config, cp *controlPlane, reg *prometheus.Registry, log *slog.Logger) (config.Flags, *decide.FlagFile, error) {
+	if cfg.Flags.File == "" {
+		return cfg.Flags, nil, nil
+	}
+	host, _ := os.Hostname()
+	replicaName := host + " (admin " + cfg.Admin.Listen + ")"
+	ff, err := decide.OpenFlagFile(decide.FlagFileOptions{
+		Path: cfg.Flags.File, Registry: reg, Logger: log.With("subsystem", "flags"),
+		OnReload: func(r decide.FlagReload) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			old, _ := json.Marshal(map[string]any{"sha256": r.OldSHA})
+			nw, _ := json.Marshal(map[string]any{"sha256": r.NewSHA, "changed": r.Changed})
+			_, err := cp.store.Record(ctx, controlplane.AuditEntry{
+				Actor: "flags-file", Field: controlplane.FieldFlags, Old: old, New: nw,
+				Reason: fmt.Sprintf("flag file %s reloaded by replica %s; changed: %s", r.Path, replicaName, strings.Join(r.Changed, ", ")),
+			})
+			if err != nil {
+				log.Warn("flag file reload not audited: control plane unavailable", "path", r.Path, "new_sha256", r.NewSHA, "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return config.Flags{}, nil, fmt.Errorf("starting the flag provider: %w", err)
+	}
+	g.Defer(func() { _ = ff.Close() })
+	g.Go("flag file", ff.Run)
+	return config.Flags{File: ff.ServingPath()}, ff, nil
+}
+
+// flagsStatus reports the flag source for the admin status.
+func flagsStatus(cfg *config.Config, ff *decide.FlagFile) func() admin.FlagsStatus {
+	return func() admin.FlagsStatus {
+		if ff == nil {
+			return admin.FlagsStatus{Source: cfg.Flags.Flagd}
+		}
+		st := ff.Status()
+		return admin.FlagsStatus{Source: st.Path, SHA256: st.SHA256, LoadedAt: st.LoadedAt,
+			ReloadErrors: st.ReloadErrors, LastError: st.LastError, LastErrorAt: st.LastErrorAt}
+	}
 }
 
 // controlPlane is the opened store and its leader election.
