@@ -252,6 +252,38 @@ func runContract(t *testing.T, fresh func(t *testing.T) opener) {
 		}
 	})
 
+	t.Run("a batch is written under one version, all or nothing", func(t *testing.T) {
+		s := fresh(t)(t)
+		base, _ := s.Apply(ctx, Change{Route: "orders", Set: Patch{Canary: pct(1)}, Actor: "a", Reason: "r"})
+		rs, err := s.ApplyBatch(ctx, []Change{
+			{Route: "cohort:shop", Set: Patch{Rollout: &Rollout{Schema: 1, Phase: "canary"}}, MustNotExist: true, Quiet: true, Actor: "autopilot"},
+			{Route: "products", Set: Patch{Canary: pct(5), CohortPercent: pct(5)}, Actor: "autopilot", Reason: "step 1"},
+			{Route: "orders", Set: Patch{Canary: pct(5), CohortPercent: pct(5)}, Actor: "autopilot", Reason: "step 1", ExpectVersion: base.Version},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rs[0].Version != 2 || rs[1].Version != 2 || rs[2].Version != 2 || len(rs[0].Audit) != 0 || len(rs[1].Audit) != 2 {
+			t.Fatalf("batch results %+v; want one version 2, the quiet change unaudited", rs)
+		}
+		// One stale change (and one create-only on an existing route) fail the whole batch.
+		for _, bad := range [][]Change{
+			{{Route: "products", Set: Patch{Canary: pct(50)}, Actor: "a"}, {Route: "orders", Set: Patch{Canary: pct(50)}, ExpectVersion: base.Version, Actor: "a"}},
+			{{Route: "products", Set: Patch{Canary: pct(50)}, Actor: "a"}, {Route: "cohort:shop", Set: Patch{Rollout: &Rollout{Phase: "x"}}, MustNotExist: true, Actor: "a"}},
+		} {
+			if _, err := s.ApplyBatch(ctx, bad); !errors.Is(err, ErrConflict) {
+				t.Fatalf("batch with a stale change: %v; want a conflict", err)
+			}
+		}
+		snap, _ := s.Snapshot(ctx)
+		if snap.Version != 2 || *snap.Routes["products"].Canary != 5 || snap.Routes["cohort:shop"].Rollout.Phase != "canary" {
+			t.Fatalf("after refused batches: %+v", snap)
+		}
+		if _, err := s.ApplyBatch(ctx, []Change{{Route: "a", Set: Patch{Canary: pct(1)}, Actor: "x"}, {Route: "a", Set: Patch{Canary: pct(2)}, Actor: "x"}}); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("a route twice in a batch: %v", err)
+		}
+	})
+
 	t.Run("a write signals Changed", func(t *testing.T) {
 		s := fresh(t)(t)
 		drain(s.Changed())

@@ -166,54 +166,96 @@ func (s *sqlStore) snapshotIsolation() sql.IsolationLevel {
 }
 
 func (s *sqlStore) Apply(ctx context.Context, ch Change) (Result, error) {
-	if err := validate(ch); err != nil {
+	rs, err := s.ApplyBatch(ctx, []Change{ch})
+	if err != nil {
 		return Result{}, err
 	}
-	var res Result
+	return rs[0], nil
+}
+
+func (s *sqlStore) ApplyBatch(ctx context.Context, chs []Change) ([]Result, error) {
+	if len(chs) == 0 {
+		return nil, fmt.Errorf("%w: an empty batch", ErrInvalid)
+	}
+	seen := map[string]bool{}
+	for _, ch := range chs {
+		if err := validate(ch); err != nil {
+			return nil, err
+		}
+		if seen[ch.Route] {
+			return nil, fmt.Errorf("%w: route %q twice in one batch", ErrInvalid, ch.Route)
+		}
+		seen[ch.Route] = true
+	}
+	var out []Result
+	changed := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		out, changed = make([]Result, len(chs)), false
 		var version int64
 		if err := tx.QueryRowContext(ctx, `SELECT version FROM ficus_cp_meta WHERE id = 1`+s.d.lockMeta).Scan(&version); err != nil {
 			return err
 		}
-		_, cur, err := scanRoute(tx.QueryRowContext(ctx, s.q(`SELECT `+routeCols+` FROM ficus_cp_route WHERE route = ?`), ch.Route))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			cur = RouteState{}
-		case err != nil:
-			return err
+		type pending struct {
+			next   RouteState
+			fields []fieldChange
 		}
-		if ch.ExpectVersion != 0 && cur.Version > ch.ExpectVersion {
-			return &ConflictError{Route: ch.Route, Expected: ch.ExpectVersion, Current: cur, Version: version}
+		plan := make([]pending, len(chs))
+		// Check every change before writing any: a batch is all or nothing.
+		for i, ch := range chs {
+			_, cur, err := scanRoute(tx.QueryRowContext(ctx, s.q(`SELECT `+routeCols+` FROM ficus_cp_route WHERE route = ?`), ch.Route))
+			exists := err == nil
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				cur = RouteState{}
+			case err != nil:
+				return err
+			}
+			if (ch.ExpectVersion != 0 && cur.Version > ch.ExpectVersion) || (ch.MustNotExist && exists) {
+				return &ConflictError{Route: ch.Route, Expected: ch.ExpectVersion, Current: cur, Version: version}
+			}
+			next, fields := merge(cur, ch.Set, ch.Config)
+			plan[i] = pending{next, fields}
+			out[i] = Result{State: cur, Version: version}
+			changed = changed || len(fields) > 0
 		}
-		next, fields := merge(cur, ch.Set, ch.Config)
-		if len(fields) == 0 {
-			res = Result{State: cur, Version: version}
+		if !changed {
 			return nil
 		}
 		version++
 		at := s.now().UTC().Truncate(time.Millisecond)
-		next.Version, next.UpdatedAt = version, at
-		rollout, err := encodeRollout(next.Rollout)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO ficus_cp_route (`+routeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (route) DO UPDATE SET version = excluded.version, updated_ms = excluded.updated_ms,
-			canary = excluded.canary, pin = excluded.pin, cohort_percent = excluded.cohort_percent, rollout = excluded.rollout`),
-			ch.Route, version, at.UnixMilli(), next.Canary, next.Pin, next.CohortPercent, rollout); err != nil {
-			return fmt.Errorf("writing route %q: %w", ch.Route, err)
+		for i, ch := range chs {
+			p := plan[i]
+			if len(p.fields) == 0 {
+				out[i].Version = version
+				continue
+			}
+			next := p.next
+			next.Version, next.UpdatedAt = version, at
+			rollout, err := encodeRollout(next.Rollout)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO ficus_cp_route (`+routeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (route) DO UPDATE SET version = excluded.version, updated_ms = excluded.updated_ms,
+				canary = excluded.canary, pin = excluded.pin, cohort_percent = excluded.cohort_percent, rollout = excluded.rollout`),
+				ch.Route, version, at.UnixMilli(), next.Canary, next.Pin, next.CohortPercent, rollout); err != nil {
+				return fmt.Errorf("writing route %q: %w", ch.Route, err)
+			}
+			out[i] = Result{Changed: true, State: next, Version: version}
+			if ch.Quiet {
+				continue
+			}
+			for _, f := range p.fields {
+				e := AuditEntry{At: at, Version: version, Actor: ch.Actor, Reason: ch.Reason, RequestID: ch.RequestID,
+					Route: ch.Route, Field: f.field, Old: f.old, New: f.new}
+				if e.ID, err = s.insertAudit(ctx, tx, e); err != nil {
+					return err
+				}
+				out[i].Audit = append(out[i].Audit, e)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE ficus_cp_meta SET version = ? WHERE id = 1`), version); err != nil {
 			return err
-		}
-		res = Result{Changed: true, State: next, Version: version}
-		for _, f := range fields {
-			e := AuditEntry{At: at, Version: version, Actor: ch.Actor, Reason: ch.Reason, RequestID: ch.RequestID,
-				Route: ch.Route, Field: f.field, Old: f.old, New: f.new}
-			if e.ID, err = s.insertAudit(ctx, tx, e); err != nil {
-				return err
-			}
-			res.Audit = append(res.Audit, e)
 		}
 		if s.d.afterWrite != "" {
 			if _, err := tx.ExecContext(ctx, s.d.afterWrite, strconv.FormatInt(version, 10)); err != nil {
@@ -223,12 +265,16 @@ func (s *sqlStore) Apply(ctx context.Context, ch Change) (Result, error) {
 		return nil
 	})
 	if err != nil {
-		return Result{}, s.track("writing route "+strconv.Quote(ch.Route), err)
+		what := "writing route " + strconv.Quote(chs[0].Route)
+		if len(chs) > 1 {
+			what = fmt.Sprintf("writing %d routes", len(chs))
+		}
+		return nil, s.track(what, err)
 	}
-	if res.Changed {
+	if changed {
 		s.changed.signal()
 	}
-	return res, nil
+	return out, nil
 }
 
 func (s *sqlStore) insertAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) (int64, error) {

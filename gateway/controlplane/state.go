@@ -33,6 +33,11 @@ type Store interface {
 	// and idempotency; errors are *ConflictError, ErrUnavailable or
 	// ErrInvalid (match with errors.Is / errors.As).
 	Apply(ctx context.Context, ch Change) (Result, error)
+	// ApplyBatch writes several routes' changes in one transaction under
+	// one new state version: every change's version check passes and all
+	// are written, or none is (a cohort moves as one). Results are in the
+	// order of chs; a route may appear once.
+	ApplyBatch(ctx context.Context, chs []Change) ([]Result, error)
 	// Record appends an audit entry that changes no route state (a flag
 	// file reload, say). ID, At and Version are filled in.
 	Record(ctx context.Context, e AuditEntry) (AuditEntry, error)
@@ -137,6 +142,13 @@ type Change struct {
 	// current state. A stale version conflicts even when the change would
 	// be a no-op.
 	ExpectVersion int64
+	// MustNotExist: conflict if the control plane holds any state for the
+	// route yet (create-only, for a writer that expects nothing).
+	MustNotExist bool
+	// Quiet writes no audit entries: for bookkeeping a writer records
+	// itself at the level an operator reads (the autopilot's per-interval
+	// progress, whose transitions it records with Record).
+	Quiet bool
 	// Actor, Reason and RequestID go into the audit entries.
 	Actor, Reason, RequestID string
 	// Config holds the configuration's values for the route: what is live
@@ -149,7 +161,8 @@ type Change struct {
 // Result says what a write did.
 type Result struct {
 	// Changed is false when every field already had the value asked for:
-	// nothing was written, no audit entry, no new version.
+	// nothing was written for this route, no audit entry (and, unless
+	// another change of its batch wrote, no new version).
 	Changed bool
 	// State is the route's state after the write, Version the state
 	// version after it.
