@@ -102,7 +102,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 	if err != nil {
 		return nil, err
 	}
-	provider, err := decide.NewProvider(flagsCfg, log)
+	provider, err := newFlagProvider(flagsCfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("starting the flag provider: %w", err)
 	}
