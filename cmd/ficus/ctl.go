@@ -29,7 +29,6 @@ type ctlCommand struct {
 // ctlConn is how a ctl command reaches the gateway's admin API.
 type ctlConn struct {
 	*admin.Client
-	baseURL, token string
 }
 
 var ctlCommands = map[string]ctlCommand{}
@@ -174,7 +173,7 @@ func init() {
 				return usageError{fmt.Errorf("usage: ficus ctl retire report [--window 168h]")}
 			}
 			w, _ := time.ParseDuration(fs.Lookup("window").Value.String())
-			rep, err := retire.Fetch(ctx, nil, c.baseURL, c.token, w)
+			rep, err := c.RetireReport(ctx, w)
 			if err != nil {
 				return err
 			}
@@ -191,11 +190,7 @@ func init() {
 			if len(args) == 2 {
 				route = args[1]
 			}
-			sc, err := shadow.NewClient(c.baseURL, c.token, nil)
-			if err != nil {
-				return usageError{err}
-			}
-			reports, err := sc.Reports(ctx, route)
+			reports, err := c.ShadowReports(ctx, route)
 			if err != nil {
 				return err
 			}
@@ -331,7 +326,7 @@ func runCtl(ctx context.Context, args []string, env *environment) error {
 	if err != nil {
 		return usageError{err}
 	}
-	return sub.run(ctx, &ctlConn{Client: client, baseURL: *adminURL, token: tok}, sfs, pos, env)
+	return sub.run(ctx, &ctlConn{Client: client}, sfs, pos, env)
 }
 
 // parseInterleaved parses flags that may come before, between or after the

@@ -92,4 +92,20 @@ retire: {db: ` + filepath.Join(dir, "retire.db") + `}
 	if entries, _ := c.Audit(ctx, "", 10); len(entries) != 1 {
 		t.Fatalf("a rejected file was audited as a reload: %+v", entries)
 	}
+
+	// ficus ctl reads routes, status and both reports through one client.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"routes"}, "control plane: sqlite, connected, state version 0"},
+		{[]string{"retire", "report"}, "products"},
+		{[]string{"shadow", "report"}, "no route has shadow traffic"},
+		{[]string{"shadow", "report", "nope"}, `route "nope" has no shadow traffic`},
+	} {
+		code, out, errOut := runCmd(t, append([]string{"ctl", "--admin", "http://" + r.adm, "--token", fleetToken}, tc.args...)...)
+		if !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("ficus ctl %v: exit %d, output lacks %q:\n%s%s", tc.args, code, tc.want, out, errOut)
+		}
+	}
 }

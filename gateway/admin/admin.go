@@ -122,6 +122,7 @@ type API struct {
 	// applies while the control plane holds none.
 	initial map[string]float64
 	applyMu sync.Mutex // one snapshot applied to the engine at a time
+	app     *fiber.App // the API's own router (see router)
 }
 
 type token struct {
@@ -163,6 +164,7 @@ func New(opts Options) (*API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin: control plane metrics: %w", err)
 	}
+	a.app = a.router()
 	for _, t := range opts.Tokens {
 		s := t.Secret()
 		if s == "" {
@@ -214,22 +216,44 @@ const (
 	scopeWrite
 )
 
-type endpoint struct {
-	scope scope
-	serve func(a *API, c *fiber.Ctx, rc *reqCtx, route string) error
-}
-
 type reqCtx struct {
 	id    string
 	actor string
+	tk    token
 }
 
-// Handler returns the fiber handler serving every path under Prefix. It
-// answers every request itself (errors included, as
-// {"code","message","requestId"}); it never calls c.Next.
-func (a *API) Handler() fiber.Handler {
-	return func(c *fiber.Ctx) (err error) {
+// serveFunc is one endpoint; route is the :name path parameter, copied.
+type serveFunc func(a *API, c *fiber.Ctx, rc *reqCtx, route string) error
+
+// reqKey is where the authenticated request's context lives in Locals.
+type reqKey struct{}
+
+// router builds the API's routes on Fiber's own router: one middleware
+// authenticates (before routing, so an unknown path still needs a token),
+// each endpoint states the scope it needs, and the router's own 404 and
+// 405 are answered in the API's error format.
+func (a *API) router() *fiber.App {
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			rc, _ := c.Locals(reqKey{}).(*reqCtx)
+			if rc == nil {
+				rc = &reqCtx{id: requestID(c)}
+			}
+			var fe *fiber.Error
+			switch {
+			case errors.As(err, &fe) && fe.Code == http.StatusNotFound:
+				return a.fail(c, rc, http.StatusNotFound, CodeNotFound, "no such admin endpoint; see GET /admin/routes")
+			case errors.As(err, &fe) && fe.Code == http.StatusMethodNotAllowed:
+				return a.fail(c, rc, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this endpoint")
+			}
+			a.log.Error("admin handler failed", "request_id", rc.id, "err", err)
+			return a.fail(c, rc, http.StatusInternalServerError, CodeInternal, "internal error; quote the requestId when reporting it")
+		},
+	})
+	app.Use(func(c *fiber.Ctx) (err error) {
 		rc := &reqCtx{id: requestID(c)}
+		c.Locals(reqKey{}, rc)
 		defer func() {
 			if p := recover(); p != nil {
 				a.log.Error("admin handler panic", "panic", p, "request_id", rc.id, "stack", string(debug.Stack()))
@@ -242,81 +266,54 @@ func (a *API) Handler() fiber.Handler {
 			a.log.Info("admin call refused: no valid token", "request_id", rc.id, "path", c.Path(), "peer", c.IP())
 			return a.fail(c, rc, http.StatusUnauthorized, CodeUnauthorized, "send a valid admin token: Authorization: Bearer <token>")
 		}
-		rc.actor = tk.name
-		ep, route, status := a.match(c.Method(), strings.TrimPrefix(c.Path(), Prefix))
-		switch status {
-		case http.StatusNotFound:
-			return a.fail(c, rc, status, CodeNotFound, "no such admin endpoint; see GET /admin/routes")
-		case http.StatusMethodNotAllowed:
-			return a.fail(c, rc, status, CodeMethodNotAllowed, "method not allowed on this endpoint")
-		}
-		if (ep.scope == scopeWrite && !tk.write) || (ep.scope == scopeRead && !tk.read) {
-			need := "read"
-			if ep.scope == scopeWrite {
-				need = "write"
+		rc.actor, rc.tk = tk.name, tk
+		return c.Next()
+	})
+	r := app.Group(Prefix)
+	r.Get("/routes", a.endpoint(scopeRead, (*API).listRoutes))
+	r.Get("/routes/:name", a.endpoint(scopeRead, (*API).getRoute))
+	r.Put("/routes/:name/canary", a.endpoint(scopeWrite, (*API).setCanary))
+	r.Post("/routes/:name/pin", a.endpoint(scopeWrite, (*API).pin))
+	r.Post("/routes/:name/resume", a.endpoint(scopeWrite, (*API).resume))
+	r.Get("/status", a.endpoint(scopeRead, (*API).status))
+	r.Get("/audit", a.endpoint(scopeRead, (*API).listAudit))
+	r.Get("/annotations", a.endpoint(scopeRead, (*API).annotations))
+	for name, h := range a.reports {
+		serve := func(_ *API, c *fiber.Ctx, _ *reqCtx, _ string) error { return h(c) }
+		r.Get("/"+name, a.endpoint(scopeRead, serve))
+		r.Get("/"+name+"/*", a.endpoint(scopeRead, serve))
+	}
+	return app
+}
+
+// endpoint checks the token's scope, then serves.
+func (a *API) endpoint(need scope, serve serveFunc) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		rc := c.Locals(reqKey{}).(*reqCtx)
+		if (need == scopeWrite && !rc.tk.write) || (need == scopeRead && !rc.tk.read) {
+			name := "read"
+			if need == scopeWrite {
+				name = "write"
 			}
-			a.log.Info("admin call refused: missing scope", "request_id", rc.id, "actor", tk.name, "scope", need, "path", c.Path())
-			return a.fail(c, rc, http.StatusForbidden, CodeForbidden, fmt.Sprintf("token %q lacks the %s scope", tk.name, need))
+			a.log.Info("admin call refused: missing scope", "request_id", rc.id, "actor", rc.actor, "scope", name, "path", c.Path())
+			return a.fail(c, rc, http.StatusForbidden, CodeForbidden, fmt.Sprintf("token %q lacks the %s scope", rc.actor, name))
 		}
-		return ep.serve(a, c, rc, route)
+		// Copied: fiber's parameters alias a buffer that is reused after
+		// the handler returns, and the route name ends up in logs and
+		// audit rows.
+		return serve(a, c, rc, strings.Clone(c.Params("name")))
 	}
 }
 
-// match routes method+path (without Prefix) to an endpoint and the route
-// name in the path, or reports 404/405. Reports are matched by their first
-// path segment.
-func (a *API) match(method, path string) (endpoint, string, int) {
-	first, _, _ := strings.Cut(strings.Trim(path, "/"), "/")
-	if h, ok := a.reports[first]; ok {
-		if method != fiber.MethodGet && method != fiber.MethodHead {
-			return endpoint{}, "", http.StatusMethodNotAllowed
-		}
-		return endpoint{scopeRead, func(_ *API, c *fiber.Ctx, _ *reqCtx, _ string) error { return h(c) }}, "", http.StatusOK
+// Handler returns the fiber handler serving every path under Prefix. It
+// answers every request itself (errors included, as
+// {"code","message","requestId"}); it never calls c.Next.
+func (a *API) Handler() fiber.Handler {
+	serve := a.app.Handler()
+	return func(c *fiber.Ctx) error {
+		serve(c.Context())
+		return nil
 	}
-	return match(method, path)
-}
-
-// match routes the API's own endpoints.
-func match(method, path string) (endpoint, string, int) {
-	// Cloned: fiber's path aliases a buffer that is reused after the
-	// handler returns, and the route name ends up in logs and audit rows.
-	seg := strings.Split(strings.Clone(strings.Trim(path, "/")), "/")
-	var want map[string]endpoint
-	route := ""
-	switch {
-	case len(seg) == 1 && seg[0] == "routes":
-		want = map[string]endpoint{fiber.MethodGet: {scopeRead, (*API).listRoutes}}
-	case len(seg) == 2 && seg[0] == "routes" && seg[1] != "":
-		route = seg[1]
-		want = map[string]endpoint{fiber.MethodGet: {scopeRead, (*API).getRoute}}
-	case len(seg) == 3 && seg[0] == "routes" && seg[1] != "":
-		route = seg[1]
-		switch seg[2] {
-		case "canary":
-			want = map[string]endpoint{fiber.MethodPut: {scopeWrite, (*API).setCanary}}
-		case "pin":
-			want = map[string]endpoint{fiber.MethodPost: {scopeWrite, (*API).pin}}
-		case "resume":
-			want = map[string]endpoint{fiber.MethodPost: {scopeWrite, (*API).resume}}
-		}
-	case len(seg) == 1 && seg[0] == "status":
-		want = map[string]endpoint{fiber.MethodGet: {scopeRead, (*API).status}}
-	case len(seg) == 1 && seg[0] == "audit":
-		want = map[string]endpoint{fiber.MethodGet: {scopeRead, (*API).listAudit}}
-	case len(seg) == 1 && seg[0] == "annotations":
-		want = map[string]endpoint{fiber.MethodGet: {scopeRead, (*API).annotations}}
-	}
-	if want == nil {
-		return endpoint{}, "", http.StatusNotFound
-	}
-	if method == fiber.MethodHead {
-		method = fiber.MethodGet
-	}
-	ep, ok := want[method]
-	if !ok {
-		return endpoint{}, "", http.StatusMethodNotAllowed
-	}
-	return ep, route, http.StatusOK
 }
 
 // authenticate finds the bearer token among the configured ones. Every

@@ -13,10 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/gateway/retire"
+	"github.com/ficus-gw/ficus/gateway/shadow"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
-// Client calls the admin API; it backs `ficus ctl`.
+// Client calls the admin API, reports included; it backs `ficus ctl`.
 type Client struct {
 	base  *url.URL
 	token string
@@ -160,6 +162,31 @@ func (c *Client) Audit(ctx context.Context, route string, limit int) ([]AuditEnt
 	}
 	var out []AuditEntry
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// ShadowReports returns one route's shadow report (with samples) when
+// route is set, every shadowed route's otherwise.
+func (c *Client) ShadowReports(ctx context.Context, route string) ([]shadow.Report, error) {
+	if route != "" {
+		var r shadow.Report
+		if err := c.do(ctx, http.MethodGet, "/shadow/"+url.PathEscape(route), nil, &r); err != nil {
+			return nil, err
+		}
+		return []shadow.Report{r}, nil
+	}
+	var rs []shadow.Report
+	return rs, c.do(ctx, http.MethodGet, "/shadow", nil, &rs)
+}
+
+// RetireReport returns the retirement report; window 0 means the
+// gateway's retire.window.
+func (c *Client) RetireReport(ctx context.Context, window time.Duration) (retire.Report, error) {
+	path := "/retire"
+	if window > 0 {
+		path += "?window=" + url.QueryEscape(window.String())
+	}
+	var rep retire.Report
+	return rep, c.do(ctx, http.MethodGet, path, nil, &rep)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
