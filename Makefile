@@ -8,6 +8,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PKGS := ./...
 FUZZTIME ?= 20s
+# Debian's PostgreSQL 15: the fleet demo's control plane and the tests that
+# start a real one. Installed with apt-get when missing.
+PG_BIN ?= /usr/lib/postgresql/15/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
 
@@ -23,8 +27,19 @@ build: ## build bin/ficus
 run: build ## start the whole demo on loopback (legacy, new services, gateway); Ctrl-C stops it
 	./bin/ficus demo --data data
 
+.PHONY: run-fleet
+run-fleet: build postgres ## the demo with 3 gateway replicas sharing one PostgreSQL control plane
+	./bin/ficus demo --data data --replicas 3
+
+.PHONY: postgres
+postgres: ## install Debian's PostgreSQL 15 with apt-get when $(PG_BIN)/initdb is missing
+	@if [ ! -x "$(PG_BIN)/initdb" ]; then \
+	  echo "PostgreSQL not found in $(PG_BIN): installing Debian's postgresql with apt-get"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; \
+	fi
+
 .PHONY: test
-test: ## run every test with the race detector
+test: postgres ## run every test with the race detector (installs PostgreSQL first when missing)
 	$(GO) test -race -count=1 -shuffle=on -timeout 20m $(PKGS)
 
 $(BIN)/oasdiff:

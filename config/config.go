@@ -49,6 +49,10 @@ type Config struct {
 	Retire Retire `yaml:"retire"`
 	// Intents is the ledger of routes with write affinity (config/affinity.go).
 	Intents Intents `yaml:"intents"`
+
+	// ControlPlane keeps the live route state and the audit log (see
+	// controlplane.go).
+	ControlPlane ControlPlane `yaml:"controlPlane"`
 }
 
 // Retire configures the retirement tracker: per route, when the legacy side
@@ -82,6 +86,8 @@ type Admin struct {
 	// to everything (metrics and health stay open).
 	Tokens []Token `yaml:"tokens"`
 	// AuditDB is the SQLite file of the audit log. Default "data/ficus-audit.db".
+	// Kept for compatibility: it is now the default of
+	// controlPlane.sqlite.path, which holds the audit log with the state.
 	AuditDB string `yaml:"auditDB"`
 }
 

@@ -71,6 +71,7 @@ func (c *Config) ApplyDefaults() {
 	def(&c.Retire.CallerHeader, "X-Api-Key")
 	defInt(&c.Retire.MaxCallers, 20)
 	defDur(&c.Retire.FlushInterval, 10*time.Second)
+	c.applyControlPlaneDefaults()
 	def(&c.DefaultRoute.Name, "default")
 	def(&c.DefaultRoute.Path, "/*")
 	for i := range c.Routes {
@@ -177,6 +178,7 @@ func (c *Config) Validate() error {
 	}
 	checkAddr("listen", c.Listen)
 	checkAddr("admin.listen", c.Admin.Listen)
+	c.validateControlPlane(add)
 	if c.Listen == c.Admin.Listen {
 		add("admin.listen", c.Admin.Listen, "must differ from listen")
 	}

@@ -29,7 +29,6 @@ type ctlCommand struct {
 // ctlConn is how a ctl command reaches the gateway's admin API.
 type ctlConn struct {
 	*admin.Client
-	baseURL, token string
 }
 
 var ctlCommands = map[string]ctlCommand{}
@@ -46,10 +45,13 @@ demo-operator-token-change-me). Every change needs --reason and lands in the
 audit log with the token's name.
 
 Commands:
-  routes                                  list routes with live state
+  routes                                  list routes with live state, where each value comes
+                                          from (config or control plane) and the state version
   canary ROUTE PERCENT --reason TEXT      send PERCENT of users to the new side
   pin ROUTE legacy|new --reason TEXT      pin a route to one backend
   resume ROUTE --reason TEXT              unpin: flag and canary decide again
+                                          (canary, pin and resume take --expect-version N: the
+                                          change is refused if the route changed after version N)
   audit [--route ROUTE] [--limit N]       show the audit log, newest first
   shadow report [ROUTE]                   shadow diff rate, top differing fields with their noise, samples
   retire report [--window 168h]           legacy routes ready to delete, and who still calls the rest
@@ -60,6 +62,7 @@ Examples:
   export FICUS_ADMIN_TOKEN=demo-operator-token-change-me
   ficus ctl routes
   ficus ctl canary products 25 --reason "step 2 of the catalog rollout"
+  ficus ctl canary products 50 --expect-version 7 --reason "step 3"
   ficus ctl pin orders legacy --reason "INC-142: new order service failing"
   ficus ctl audit --route products
   ficus ctl shadow report products
@@ -78,12 +81,23 @@ Examples:
 			if err != nil {
 				return err
 			}
-			return admin.RenderRoutes(env.stdout, rs)
+			st, err := c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			return admin.RenderRoutes(env.stdout, rs, &st)
 		},
 	}
-	reason := func(fs *flag.FlagSet) { fs.String("reason", "", "why (required; recorded in the audit log)") }
+	reason := func(fs *flag.FlagSet) {
+		fs.String("reason", "", "why (required; recorded in the audit log)")
+		fs.Int64("expect-version", 0, "refuse the change (409) if the route changed after this state version (see `ficus ctl routes`)")
+	}
+	expect := func(fs *flag.FlagSet) int64 {
+		v, _ := strconv.ParseInt(fs.Lookup("expect-version").Value.String(), 10, 64)
+		return v
+	}
 	ctlCommands["canary"] = ctlCommand{
-		synopsis: "canary ROUTE PERCENT --reason TEXT",
+		synopsis: "canary ROUTE PERCENT --reason TEXT [--expect-version N]",
 		flags:    reason,
 		run: func(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
 			if len(args) != 2 {
@@ -93,7 +107,7 @@ Examples:
 			if err != nil {
 				return usageError{fmt.Errorf("PERCENT %q is not a number between 0 and 100", args[1])}
 			}
-			res, err := c.SetCanary(ctx, args[0], pct, fs.Lookup("reason").Value.String())
+			res, err := c.SetCanary(ctx, args[0], pct, fs.Lookup("reason").Value.String(), expect(fs))
 			if err != nil {
 				return err
 			}
@@ -101,13 +115,13 @@ Examples:
 		},
 	}
 	ctlCommands["pin"] = ctlCommand{
-		synopsis: "pin ROUTE legacy|new --reason TEXT",
+		synopsis: "pin ROUTE legacy|new --reason TEXT [--expect-version N]",
 		flags:    reason,
 		run: func(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
 			if len(args) != 2 {
 				return usageError{fmt.Errorf("pin needs ROUTE and BACKEND (legacy or new)")}
 			}
-			res, err := c.Pin(ctx, args[0], args[1], fs.Lookup("reason").Value.String())
+			res, err := c.Pin(ctx, args[0], args[1], fs.Lookup("reason").Value.String(), expect(fs))
 			if err != nil {
 				return err
 			}
@@ -115,13 +129,13 @@ Examples:
 		},
 	}
 	ctlCommands["resume"] = ctlCommand{
-		synopsis: "resume ROUTE --reason TEXT",
+		synopsis: "resume ROUTE --reason TEXT [--expect-version N]",
 		flags:    reason,
 		run: func(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string, env *environment) error {
 			if len(args) != 1 {
 				return usageError{fmt.Errorf("resume needs ROUTE")}
 			}
-			res, err := c.Resume(ctx, args[0], fs.Lookup("reason").Value.String())
+			res, err := c.Resume(ctx, args[0], fs.Lookup("reason").Value.String(), expect(fs))
 			if err != nil {
 				return err
 			}
@@ -159,7 +173,7 @@ func init() {
 				return usageError{fmt.Errorf("usage: ficus ctl retire report [--window 168h]")}
 			}
 			w, _ := time.ParseDuration(fs.Lookup("window").Value.String())
-			rep, err := retire.Fetch(ctx, nil, c.baseURL, c.token, w)
+			rep, err := c.RetireReport(ctx, w)
 			if err != nil {
 				return err
 			}
@@ -176,11 +190,7 @@ func init() {
 			if len(args) == 2 {
 				route = args[1]
 			}
-			sc, err := shadow.NewClient(c.baseURL, c.token, nil)
-			if err != nil {
-				return usageError{err}
-			}
-			reports, err := sc.Reports(ctx, route)
+			reports, err := c.ShadowReports(ctx, route)
 			if err != nil {
 				return err
 			}
@@ -316,7 +326,7 @@ func runCtl(ctx context.Context, args []string, env *environment) error {
 	if err != nil {
 		return usageError{err}
 	}
-	return sub.run(ctx, &ctlConn{Client: client, baseURL: *adminURL, token: tok}, sfs, pos, env)
+	return sub.run(ctx, &ctlConn{Client: client}, sfs, pos, env)
 }
 
 // parseInterleaved parses flags that may come before, between or after the

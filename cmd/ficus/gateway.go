@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ficus-gw/ficus/acl"
@@ -12,12 +15,15 @@ import (
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/admin"
+	"github.com/ficus-gw/ficus/gateway/controlplane"
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/gateway/intent"
 	"github.com/ficus-gw/ficus/gateway/retire"
 	"github.com/ficus-gw/ficus/gateway/shadow"
+	"github.com/ficus-gw/ficus/internal/pgdb"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -63,7 +69,7 @@ Examples:
 				return nil
 			}
 			g := newGroup(ctx)
-			if err := startGateway(g, cfg, env); err != nil {
+			if _, err := startGateway(g, cfg, env); err != nil {
 				return err
 			}
 			return g.Wait()
@@ -71,32 +77,44 @@ Examples:
 	})
 }
 
+// replica is one running gateway, as the demo and tests see it.
+type replica struct {
+	engine *decide.Engine
+	api    *admin.API
+	cp     *controlPlane
+	// pub and adm are the addresses actually listened on (cfg may say
+	// port 0).
+	pub, adm string
+}
+
 // startGateway builds the gateway, its decision engine and admin API from
 // cfg, and starts serving on cfg.Listen and cfg.Admin.Listen.
-func startGateway(g *group, cfg *config.Config, env *environment) error {
+func startGateway(g *group, cfg *config.Config, env *environment) (*replica, error) {
 	log := env.logger().With("component", "gateway")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	provider, err := decide.NewProvider(cfg.Flags, log)
+	cp, err := openControlPlane(g, cfg, reg, log.With("subsystem", "controlplane"))
 	if err != nil {
-		return fmt.Errorf("starting the flag provider: %w", err)
+		return nil, err
+	}
+	flagsCfg, flagFile, err := openFlagFile(g, cfg, cp, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	provider, err := newFlagProvider(flagsCfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("starting the flag provider: %w", err)
 	}
 	engine, err := decide.NewEngine(cfg, provider, reg, log)
 	if err != nil {
-		return fmt.Errorf("starting the decision engine: %w", err)
+		return nil, fmt.Errorf("starting the decision engine: %w", err)
 	}
 	g.Defer(func() { _ = engine.Close() })
 
-	auditDB, err := sqlitedb.Open(cfg.Admin.AuditDB)
-	if err != nil {
-		return fmt.Errorf("opening the audit log: %w", err)
-	}
-	g.Defer(func() { _ = auditDB.Close() })
-
 	retireDB, err := sqlitedb.Open(cfg.Retire.DB)
 	if err != nil {
-		return fmt.Errorf("opening the retirement tracker: %w", err)
+		return nil, fmt.Errorf("opening the retirement tracker: %w", err)
 	}
 	g.Defer(func() { _ = retireDB.Close() })
 	names := make([]string, 0, len(cfg.Routes)+1)
@@ -108,7 +126,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 		Config: cfg.Retire, Routes: names, DB: retireDB, Registry: reg, Logger: log.With("subsystem", "retire"),
 	})
 	if err != nil {
-		return fmt.Errorf("starting the retirement tracker: %w", err)
+		return nil, fmt.Errorf("starting the retirement tracker: %w", err)
 	}
 
 	var gw *gateway.Gateway
@@ -123,29 +141,35 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 			}
 			return out
 		},
-		Tokens:  cfg.Admin.Tokens,
-		AuditDB: auditDB,
-		Logger:  log.With("subsystem", "admin"),
+		Tokens:       cfg.Admin.Tokens,
+		Store:        cp.store,
+		StoreName:    cp.name,
+		SyncInterval: cfg.ControlPlane.SyncInterval,
+		Registry:     reg,
+		Leader:       cp.leader,
+		Flags:        flagsStatus(cfg, flagFile),
+		Logger:       log.With("subsystem", "admin"),
 		Reports: map[string]fiber.Handler{
 			"retire": tracker.Handler(),
 			"shadow": func(c *fiber.Ctx) error { return shadowReport(c) },
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("starting the admin API: %w", err)
+		return nil, fmt.Errorf("starting the admin API: %w", err)
 	}
-	if n, err := api.RestoreState(g.ctx); err != nil {
-		log.Warn("could not restore canary and pin changes from the audit log; the configuration's values apply", "err", err)
-	} else if n > 0 {
-		log.Info("restored route changes from the audit log", "routes", n)
+	rctx, cancel := context.WithTimeout(g.ctx, 15*time.Second)
+	err = api.Restore(rctx)
+	cancel()
+	if err != nil {
+		return nil, err
 	}
 	mappings, err := shadowMappings(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ledger, err := openIntents(g, cfg, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	gw, err = gateway.New(gateway.Options{
 		Config:         cfg,
@@ -158,22 +182,122 @@ func startGateway(g *group, cfg *config.Config, env *environment) error {
 		Intents:        ledger,
 	})
 	if err != nil {
-		return fmt.Errorf("building the gateway: %w", err)
+		return nil, fmt.Errorf("building the gateway: %w", err)
 	}
 	shadowReport = gw.Shadow().Handler()
 	pub, err := listen("gateway", cfg.Listen)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	adm, err := listen("gateway admin", cfg.Admin.Listen)
 	if err != nil {
 		_ = pub.Close()
-		return err
+		return nil, err
 	}
 	log.Info("gateway listening", "addr", pub.Addr().String(), "admin", adm.Addr().String(), "routes", len(cfg.Routes))
 	g.Go("gateway", func(ctx context.Context) error { return gw.Serve(ctx, pub, adm) })
 	g.Go("retirement tracker", tracker.Run)
-	return nil
+	g.Go("control plane sync", api.Run)
+	g.Go("leader election", cp.leader.Run)
+	return &replica{engine: engine, api: api, cp: cp, pub: pub.Addr().String(), adm: adm.Addr().String()}, nil
+}
+
+// openFlagFile puts a FlagFile between the configured flag file and the
+// provider (only valid files are served; every accepted reload is
+// audited with actor "flags-file") and returns the flags configuration
+// the provider must use. Without a flag file it changes nothing.
+func openFlagFile(g *group, cfg *config.Config, cp *controlPlane, reg *prometheus.Registry, log *slog.Logger) (config.Flags, *decide.FlagFile, error) {
+	if cfg.Flags.File == "" {
+		return cfg.Flags, nil, nil
+	}
+	host, _ := os.Hostname()
+	replicaName := host + " (admin " + cfg.Admin.Listen + ")"
+	ff, err := decide.OpenFlagFile(decide.FlagFileOptions{
+		Path: cfg.Flags.File, Registry: reg, Logger: log.With("subsystem", "flags"),
+		OnReload: func(r decide.FlagReload) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			old, _ := json.Marshal(map[string]any{"sha256": r.OldSHA})
+			nw, _ := json.Marshal(map[string]any{"sha256": r.NewSHA, "changed": r.Changed})
+			_, err := cp.store.Record(ctx, controlplane.AuditEntry{
+				Actor: "flags-file", Field: controlplane.FieldFlags, Old: old, New: nw,
+				Reason: fmt.Sprintf("flag file %s reloaded by replica %s; changed: %s", r.Path, replicaName, strings.Join(r.Changed, ", ")),
+			})
+			if err != nil {
+				log.Warn("flag file reload not audited: control plane unavailable", "path", r.Path, "new_sha256", r.NewSHA, "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return config.Flags{}, nil, fmt.Errorf("starting the flag provider: %w", err)
+	}
+	g.Defer(func() { _ = ff.Close() })
+	g.Go("flag file", ff.Run)
+	return config.Flags{File: ff.ServingPath()}, ff, nil
+}
+
+// flagsStatus reports the flag source for the admin status.
+func flagsStatus(cfg *config.Config, ff *decide.FlagFile) func() admin.FlagsStatus {
+	return func() admin.FlagsStatus {
+		if ff == nil {
+			return admin.FlagsStatus{Source: cfg.Flags.Flagd}
+		}
+		st := ff.Status()
+		return admin.FlagsStatus{Source: st.Path, SHA256: st.SHA256, LoadedAt: st.LoadedAt,
+			ReloadErrors: st.ReloadErrors, LastError: st.LastError, LastErrorAt: st.LastErrorAt}
+	}
+}
+
+// controlPlane is the opened store and its leader election.
+type controlPlane struct {
+	store  controlplane.Store
+	name   string // "sqlite" or "postgres"
+	leader *controlplane.Elector
+	pool   *pgxpool.Pool // nil for SQLite
+}
+
+// openControlPlane opens the store cfg.ControlPlane names: PostgreSQL
+// when a DSN is configured, else the SQLite file. Everything opened is
+// closed when g ends.
+func openControlPlane(g *group, cfg *config.Config, reg *prometheus.Registry, log *slog.Logger) (*controlPlane, error) {
+	ctx, cancel := context.WithTimeout(g.ctx, 15*time.Second)
+	defer cancel()
+	cp := &controlPlane{}
+	if pg := cfg.ControlPlane.Postgres; pg.Enabled() {
+		dsn := pg.ResolveDSN()
+		if dsn == "" {
+			return nil, fmt.Errorf("controlPlane.postgres.dsnEnv: the environment variable %s is unset or empty", pg.DSNEnv)
+		}
+		pool, err := pgdb.Open(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("opening the control plane: %w", err)
+		}
+		g.Defer(pool.Close) // deferred first, so closed last
+		store, err := controlplane.OpenPostgres(ctx, controlplane.PostgresOptions{Pool: pool, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		g.Defer(func() { _ = store.Close() })
+		leader, err := controlplane.NewPostgresElector(pool, cfg.ControlPlane.SyncInterval, reg, log)
+		if err != nil {
+			return nil, err
+		}
+		cp.store, cp.name, cp.leader, cp.pool = store, "postgres", leader, pool
+		log.Info("control plane: postgres", "host", pool.Config().ConnConfig.Host, "port", pool.Config().ConnConfig.Port, "database", pool.Config().ConnConfig.Database)
+		return cp, nil
+	}
+	store, err := controlplane.OpenSQLite(ctx, cfg.ControlPlane.SQLite.Path, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.Defer(func() { _ = store.Close() })
+	leader, err := controlplane.NewSingleElector(reg)
+	if err != nil {
+		return nil, err
+	}
+	cp.store, cp.name, cp.leader = store, "sqlite", leader
+	log.Info("control plane: sqlite", "path", cfg.ControlPlane.SQLite.Path)
+	return cp, nil
 }
 
 // shadowMappings lets shadow traffic compare the legacy's own product detail

@@ -1,7 +1,12 @@
 // Package admin is the operator API of the gateway: live route state,
-// canary and pin changes (each audited with who, when and why), the audit
-// log and its Grafana annotations, plus the Go client and table renderers
-// behind `ficus ctl`.
+// canary and pin changes (each written to the control plane, versioned and
+// audited with who, when and why), the audit log and its Grafana
+// annotations, plus the Go client and table renderers behind `ficus ctl`.
+//
+// The control plane (gateway/controlplane) holds the live state; the
+// configuration file declares the routes and their initial values. The
+// API keeps the decision engine equal to the control plane: it applies
+// every newer state version (Run), and its own writes at once.
 //
 // Mount it on the admin listener (127.0.0.1:8090 by default), never on the
 // public one:
@@ -13,7 +18,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,10 +32,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-gw/ficus/config"
+	"github.com/ficus-gw/ficus/gateway/controlplane"
 	"github.com/ficus-gw/ficus/gateway/decide"
-	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
@@ -71,11 +76,25 @@ type Options struct {
 	Stats func(route string) map[string]BackendStats
 	// Tokens may call the API (config admin.tokens). None: every call is 401.
 	Tokens []config.Token
-	// AuditDB stores the audit log; New migrates it. Required.
-	AuditDB *sqlitedb.DB
+	// Store is the control plane: live route state and the audit log.
+	// Required.
+	Store controlplane.Store
+	// StoreName names the store in errors and status ("sqlite",
+	// "postgres"). Default "control plane".
+	StoreName string
+	// SyncInterval is the safety-net version check (default 1 s).
+	SyncInterval time.Duration
+	// Registry gets the ficus_controlplane_* sync metrics. Nil: none.
+	Registry prometheus.Registerer
+	// Leader says whether this replica leads the fleet; shown in the
+	// status. Nil: not shown.
+	Leader controlplane.Leadership
+	// Flags reports the flag source's reload state; shown in the status.
+	// Nil: not shown.
+	Flags func() FlagsStatus
 	// Logger receives one line per change and per refused call. Default: discard.
 	Logger *slog.Logger
-	// Now stamps audit entries. Default time.Now.
+	// Now stamps the last-sync metric. Default time.Now.
 	Now func() time.Time
 	// Reports are further read-only endpoints by first path segment:
 	// "retire" serves GET /admin/retire and GET /admin/retire/*. They sit
@@ -84,19 +103,26 @@ type Options struct {
 	Reports map[string]fiber.Handler
 }
 
-// API serves the admin endpoints. Changes are serialised: each one reads
-// the state it changes, applies it and writes its audit entry before the
-// next starts, so every entry's "from" is exact.
+// API serves the admin endpoints. Changes are serialised by the control
+// plane (compare-and-set on the state version), so every audit entry's
+// old value is exact, across replicas too.
 type API struct {
-	engine   Engine
-	breakers func() map[string]string
-	stats    func(string) map[string]BackendStats
-	tokens   []token
-	db       *sqlitedb.DB
-	log      *slog.Logger
-	now      func() time.Time
-	reports  map[string]fiber.Handler
-	changeMu sync.Mutex
+	engine    Engine
+	breakers  func() map[string]string
+	stats     func(string) map[string]BackendStats
+	tokens    []token
+	store     controlplane.Store
+	storeName string
+	syncer    *controlplane.Syncer
+	leader    controlplane.Leadership
+	flags     func() FlagsStatus
+	log       *slog.Logger
+	reports   map[string]fiber.Handler
+	// initial is each route's canary percent from the configuration: what
+	// applies while the control plane holds none.
+	initial map[string]float64
+	applyMu sync.Mutex // one snapshot applied to the engine at a time
+	app     *fiber.App // the API's own router (see router)
 }
 
 type token struct {
@@ -106,24 +132,39 @@ type token struct {
 	write bool
 }
 
-// New checks opts, migrates the audit database and returns the API.
+// New checks opts and returns the API. The engine must still hold the
+// configuration's values: they are what applies to a route where the
+// control plane holds none. Call Restore before serving, then Run.
 func New(opts Options) (*API, error) {
 	if opts.Engine == nil {
 		return nil, errors.New("admin: Options.Engine is required")
 	}
-	if opts.AuditDB == nil {
-		return nil, errors.New("admin: Options.AuditDB is required (changes must be audited)")
+	if opts.Store == nil {
+		return nil, errors.New("admin: Options.Store is required (live state and the audit log live there)")
 	}
 	a := &API{
 		engine: opts.Engine, breakers: opts.Breakers, stats: opts.Stats,
-		db: opts.AuditDB, log: opts.Logger, now: opts.Now, reports: opts.Reports,
+		store: opts.Store, storeName: opts.StoreName, leader: opts.Leader, flags: opts.Flags,
+		log: opts.Logger, reports: opts.Reports, initial: map[string]float64{},
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	if a.now == nil {
-		a.now = time.Now
+	if a.storeName == "" {
+		a.storeName = "control plane"
 	}
+	for _, st := range a.engine.States() {
+		a.initial[st.Name] = st.Canary
+	}
+	var err error
+	a.syncer, err = controlplane.NewSyncer(controlplane.SyncOptions{
+		Store: a.store, Apply: a.applySnapshot, Interval: opts.SyncInterval,
+		Registry: opts.Registry, Logger: a.log, Now: opts.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin: control plane metrics: %w", err)
+	}
+	a.app = a.router()
 	for _, t := range opts.Tokens {
 		s := t.Secret()
 		if s == "" {
@@ -136,11 +177,6 @@ func New(opts Options) (*API, error) {
 			tk.write = tk.write || sc == "write"
 		}
 		a.tokens = append(a.tokens, tk)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := a.db.Migrate(ctx, migrations()); err != nil {
-		return nil, fmt.Errorf("admin: audit log: %w", err)
 	}
 	return a, nil
 }
@@ -157,8 +193,14 @@ const (
 	CodeInvalidBackend   = "INVALID_BACKEND"    // 400: backend is not legacy or new
 	CodeValidation       = "VALIDATION_FAILED"  // 400: another field out of range
 	CodeNoNewBackend     = "NO_NEW_BACKEND"     // 409: the route has no new side
-	CodeAuditUnavailable = "AUDIT_UNAVAILABLE"  // 503: audit write failed, change not applied
 	CodeInternal         = "INTERNAL"           // 500
+	// CodeStateConflict (409): If-Match named a state version older than
+	// the route's last change; details carry the current state.
+	CodeStateConflict = "STATE_CONFLICT"
+	// CodeControlPlaneUnavailable (503): the control plane could not be
+	// reached; nothing was changed, routing continues on the last known
+	// state.
+	CodeControlPlaneUnavailable = "CONTROL_PLANE_UNAVAILABLE"
 )
 
 // maxBody bounds a request body; admin bodies are a few dozen bytes.
@@ -174,22 +216,44 @@ const (
 	scopeWrite
 )
 
-type endpoint struct {
-	scope scope
-	serve func(a *API, c *fiber.Ctx, rc *reqCtx, route string) error
-}
-
 type reqCtx struct {
 	id    string
 	actor string
+	tk    token
 }
 
-// Handler returns the fiber handler serving every path under Prefix. It
-// answers every request itself (errors included, as
-// {"code","message","requestId"}); it never calls c.Next.
-func (a *API) Handler() fiber.Handler {
-	return func(c *fiber.Ctx) (err error) {
+// serveFunc is one endpoint; route is the :name path parameter, copied.
+type serveFunc func(a *API, c *fiber.Ctx, rc *reqCtx, route string) error
+
+// reqKey is where the authenticated request's context lives in Locals.
+type reqKey struct{}
+
+// router builds the API's routes on Fiber's own router: one middleware
+// authenticates (before routing, so an unknown path still needs a token),
+// each endpoint states the scope it needs, and the router's own 404 and
+// 405 are answered in the API's error format.
+func (a *API) router() *fiber.App {
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			rc, _ := c.Locals(reqKey{}).(*reqCtx)
+			if rc == nil {
+				rc = &reqCtx{id: requestID(c)}
+			}
+			var fe *fiber.Error
+			switch {
+			case errors.As(err, &fe) && fe.Code == http.StatusNotFound:
+				return a.fail(c, rc, http.StatusNotFound, CodeNotFound, "no such admin endpoint; see GET /admin/routes")
+			case errors.As(err, &fe) && fe.Code == http.StatusMethodNotAllowed:
+				return a.fail(c, rc, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this endpoint")
+			}
+			a.log.Error("admin handler failed", "request_id", rc.id, "err", err)
+			return a.fail(c, rc, http.StatusInternalServerError, CodeInternal, "internal error; quote the requestId when reporting it")
+		},
+	})
+	app.Use(func(c *fiber.Ctx) (err error) {
 		rc := &reqCtx{id: requestID(c)}
+		c.Locals(reqKey{}, rc)
 		defer func() {
 			if p := recover(); p != nil {
 				a.log.Error("admin handler panic", "panic", p, "request_id", rc.id, "stack", string(debug.Stack()))
@@ -202,79 +266,54 @@ func (a *API) Handler() fiber.Handler {
 			a.log.Info("admin call refused: no valid token", "request_id", rc.id, "path", c.Path(), "peer", c.IP())
 			return a.fail(c, rc, http.StatusUnauthorized, CodeUnauthorized, "send a valid admin token: Authorization: Bearer <token>")
 		}
-		rc.actor = tk.name
-		ep, route, status := a.match(c.Method(), strings.TrimPrefix(c.Path(), Prefix))
-		switch status {
-		case http.StatusNotFound:
-			return a.fail(c, rc, status, CodeNotFound, "no such admin endpoint; see GET /admin/routes")
-		case http.StatusMethodNotAllowed:
-			return a.fail(c, rc, status, CodeMethodNotAllowed, "method not allowed on this endpoint")
-		}
-		if (ep.scope == scopeWrite && !tk.write) || (ep.scope == scopeRead && !tk.read) {
-			need := "read"
-			if ep.scope == scopeWrite {
-				need = "write"
+		rc.actor, rc.tk = tk.name, tk
+		return c.Next()
+	})
+	r := app.Group(Prefix)
+	r.Get("/routes", a.endpoint(scopeRead, (*API).listRoutes))
+	r.Get("/routes/:name", a.endpoint(scopeRead, (*API).getRoute))
+	r.Put("/routes/:name/canary", a.endpoint(scopeWrite, (*API).setCanary))
+	r.Post("/routes/:name/pin", a.endpoint(scopeWrite, (*API).pin))
+	r.Post("/routes/:name/resume", a.endpoint(scopeWrite, (*API).resume))
+	r.Get("/status", a.endpoint(scopeRead, (*API).status))
+	r.Get("/audit", a.endpoint(scopeRead, (*API).listAudit))
+	r.Get("/annotations", a.endpoint(scopeRead, (*API).annotations))
+	for name, h := range a.reports {
+		serve := func(_ *API, c *fiber.Ctx, _ *reqCtx, _ string) error { return h(c) }
+		r.Get("/"+name, a.endpoint(scopeRead, serve))
+		r.Get("/"+name+"/*", a.endpoint(scopeRead, serve))
+	}
+	return app
+}
+
+// endpoint checks the token's scope, then serves.
+func (a *API) endpoint(need scope, serve serveFunc) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		rc := c.Locals(reqKey{}).(*reqCtx)
+		if (need == scopeWrite && !rc.tk.write) || (need == scopeRead && !rc.tk.read) {
+			name := "read"
+			if need == scopeWrite {
+				name = "write"
 			}
-			a.log.Info("admin call refused: missing scope", "request_id", rc.id, "actor", tk.name, "scope", need, "path", c.Path())
-			return a.fail(c, rc, http.StatusForbidden, CodeForbidden, fmt.Sprintf("token %q lacks the %s scope", tk.name, need))
+			a.log.Info("admin call refused: missing scope", "request_id", rc.id, "actor", rc.actor, "scope", name, "path", c.Path())
+			return a.fail(c, rc, http.StatusForbidden, CodeForbidden, fmt.Sprintf("token %q lacks the %s scope", rc.actor, name))
 		}
-		return ep.serve(a, c, rc, route)
+		// Copied: fiber's parameters alias a buffer that is reused after
+		// the handler returns, and the route name ends up in logs and
+		// audit rows.
+		return serve(a, c, rc, strings.Clone(c.Params("name")))
 	}
 }
 
-// match routes method+path (without Prefix) to an endpoint and the route
-// name in the path, or reports 404/405. Reports are matched by their first
-// path segment.
-func (a *API) match(method, path string) (endpoint, string, int) {
-	first, _, _ := strings.Cut(strings.Trim(path, "/"), "/")
-	if h, ok := a.reports[first]; ok {
-		if method != fiber.MethodGet && method != fiber.MethodHead {
-			return endpoint{}, "", http.StatusMethodNotAllowed
-		}
-		return endpoint{scopeRead, func(_ *API, c *fiber.Ctx, _ *reqCtx, _ string) error { return h(c) }}, "", http.StatusOK
+// Handler returns the fiber handler serving every path under Prefix. It
+// answers every request itself (errors included, as
+// {"code","message","requestId"}); it never calls c.Next.
+func (a *API) Handler() fiber.Handler {
+	serve := a.app.Handler()
+	return func(c *fiber.Ctx) error {
+		serve(c.Context())
+		return nil
 	}
-	return match(method, path)
-}
-
-// match routes the API's own endpoints.
-func match(method, path string) (endpoint, string, int) {
-	// Cloned: fiber's path aliases a buffer that is reused after the
-	// handler returns, and the route name ends up in logs and audit rows.
-	seg := strings.Split(strings.Clone(strings.Trim(path, "/")), "/")
-	var want map[string]endpoint
-	route := ""
-	switch {
-	case len(seg) == 1 && seg[0] == "routes":
-		want = map[string]endpoint{fiber.MethodGet: {scopeRead, (*API).listRoutes}}
-	case len(seg) == 2 && seg[0] == "routes" && seg[1] != "":
-		route = seg[1]
-		want = map[string]endpoint{fiber.MethodGet: {scopeRead, (*API).getRoute}}
-	case len(seg) == 3 && seg[0] == "routes" && seg[1] != "":
-		route = seg[1]
-		switch seg[2] {
-		case "canary":
-			want = map[string]endpoint{fiber.MethodPut: {scopeWrite, (*API).setCanary}}
-		case "pin":
-			want = map[string]endpoint{fiber.MethodPost: {scopeWrite, (*API).pin}}
-		case "resume":
-			want = map[string]endpoint{fiber.MethodPost: {scopeWrite, (*API).resume}}
-		}
-	case len(seg) == 1 && seg[0] == "audit":
-		want = map[string]endpoint{fiber.MethodGet: {scopeRead, (*API).listAudit}}
-	case len(seg) == 1 && seg[0] == "annotations":
-		want = map[string]endpoint{fiber.MethodGet: {scopeRead, (*API).annotations}}
-	}
-	if want == nil {
-		return endpoint{}, "", http.StatusNotFound
-	}
-	if method == fiber.MethodHead {
-		method = fiber.MethodGet
-	}
-	ep, ok := want[method]
-	if !ok {
-		return endpoint{}, "", http.StatusMethodNotAllowed
-	}
-	return ep, route, http.StatusOK
 }
 
 // authenticate finds the bearer token among the configured ones. Every
@@ -317,15 +356,37 @@ func (a *API) fail(c *fiber.Ctx, rc *reqCtx, status int, code, msg string) error
 	return c.Status(status).JSON(apierr.Body{Code: code, Message: msg, RequestID: rc.id})
 }
 
+func (a *API) failDetails(c *fiber.Ctx, rc *reqCtx, status int, code, msg string, details any) error {
+	return c.Status(status).JSON(apierr.Body{Code: code, Message: msg, Details: details, RequestID: rc.id})
+}
+
 // RouteView is one route as the API shows it.
 type RouteView struct {
-	Name          string        `json:"name"`
-	CanaryPercent float64       `json:"canaryPercent"`
-	Cohort        string        `json:"cohort"`
-	Flag          string        `json:"flag,omitempty"`
-	Pinned        string        `json:"pinned,omitempty"`
-	Backends      []BackendView `json:"backends"`
+	Name          string  `json:"name"`
+	CanaryPercent float64 `json:"canaryPercent"`
+	// CanarySource and PinSource say where the live value comes from:
+	// SourceConfig or SourceControlPlane.
+	CanarySource string        `json:"canarySource"`
+	Cohort       string        `json:"cohort"`
+	Flag         string        `json:"flag,omitempty"`
+	Pinned       string        `json:"pinned,omitempty"`
+	PinSource    string        `json:"pinSource"`
+	Backends     []BackendView `json:"backends"`
+	// Version is the state version of the route's last change in the
+	// control plane (0: never changed); StateVersion is the version this
+	// replica routes on. Either is a valid If-Match for a change.
+	Version      int64 `json:"version"`
+	StateVersion int64 `json:"stateVersion"`
+	// CohortPercent and Rollout are the autopilot's state, when it has any.
+	CohortPercent *float64              `json:"cohortPercent,omitempty"`
+	Rollout       *controlplane.Rollout `json:"rollout,omitempty"`
 }
+
+// Where a live value comes from.
+const (
+	SourceConfig       = "config"
+	SourceControlPlane = "controlPlane"
+)
 
 // BackendView is one side of a route.
 type BackendView struct {
@@ -339,7 +400,19 @@ type BackendView struct {
 }
 
 func (a *API) view(st decide.RouteState, breakers map[string]string) RouteView {
-	v := RouteView{Name: st.Name, CanaryPercent: st.Canary, Cohort: st.Cohort, Flag: st.Flag, Pinned: st.Pinned}
+	v := RouteView{Name: st.Name, CanaryPercent: st.Canary, Cohort: st.Cohort, Flag: st.Flag, Pinned: st.Pinned,
+		CanarySource: SourceConfig, PinSource: SourceConfig}
+	snap, _ := a.syncer.Current()
+	v.StateVersion = snap.Version
+	if cp, ok := snap.Routes[st.Name]; ok {
+		v.Version, v.CohortPercent, v.Rollout = cp.Version, cp.CohortPercent, cp.Rollout
+		if cp.Canary != nil {
+			v.CanarySource = SourceControlPlane
+		}
+		if cp.Pin != nil {
+			v.PinSource = SourceControlPlane
+		}
+	}
 	var stats map[string]BackendStats
 	if a.stats != nil {
 		stats = a.stats(st.Name)
@@ -387,7 +460,9 @@ func (a *API) getRoute(c *fiber.Ctx, rc *reqCtx, name string) error {
 	if !ok {
 		return a.unknownRoute(c, rc, name)
 	}
-	return c.JSON(a.view(st, a.breakerStates()))
+	v := a.view(st, a.breakerStates())
+	c.Set(fiber.HeaderETag, strconv.Quote(strconv.FormatInt(v.StateVersion, 10)))
+	return c.JSON(v)
 }
 
 func (a *API) unknownRoute(c *fiber.Ctx, rc *reqCtx, name string) error {
@@ -437,12 +512,7 @@ func (a *API) setCanary(c *fiber.Ctx, rc *reqCtx, route string) error {
 		return a.fail(c, rc, http.StatusBadRequest, CodeInvalidPercent, `give "percent" between 0 and 100 (fractions allowed, e.g. 0.5)`)
 	}
 	p := *b.Percent
-	return a.apply(c, rc, change{
-		action: ActionCanary, route: route, reason: reason,
-		do:       func() (decide.RouteState, error) { return a.engine.SetCanary(route, p) },
-		undo:     func(from decide.RouteState) error { _, err := a.engine.SetCanary(route, from.Canary); return err },
-		describe: describeCanary,
-	})
+	return a.write(c, rc, ActionCanary, route, reason, controlplane.Patch{Canary: &p}, p > 0)
 }
 
 func (a *API) pin(c *fiber.Ctx, rc *reqCtx, route string) error {
@@ -461,12 +531,8 @@ func (a *API) pin(c *fiber.Ctx, rc *reqCtx, route string) error {
 	if !known {
 		return a.fail(c, rc, http.StatusBadRequest, CodeInvalidBackend, fmt.Sprintf(`"backend" must be "legacy" or "new" (got %q)`, b.Backend))
 	}
-	return a.apply(c, rc, change{
-		action: ActionPin, route: route, reason: reason,
-		do:       func() (decide.RouteState, error) { return a.engine.Pin(route, backend) },
-		undo:     a.restorePin(route),
-		describe: describePin,
-	})
+	pin := backend.String()
+	return a.write(c, rc, ActionPin, route, reason, controlplane.Patch{Pin: &pin}, backend == decide.New)
 }
 
 func (a *API) resume(c *fiber.Ctx, rc *reqCtx, route string) error {
@@ -480,113 +546,207 @@ func (a *API) resume(c *fiber.Ctx, rc *reqCtx, route string) error {
 	if !ok {
 		return err
 	}
-	return a.apply(c, rc, change{
-		action: ActionResume, route: route, reason: reason,
-		do:       func() (decide.RouteState, error) { return a.engine.Resume(route) },
-		undo:     a.restorePin(route),
-		describe: describePin,
-	})
+	none := controlplane.PinNone
+	return a.write(c, rc, ActionResume, route, reason, controlplane.Patch{Pin: &none}, false)
 }
 
-func (a *API) restorePin(route string) func(decide.RouteState) error {
-	return func(from decide.RouteState) error {
-		if b, pinned := from.PinnedBackend(); pinned {
-			_, err := a.engine.Pin(route, b)
-			return err
-		}
-		_, err := a.engine.Resume(route)
-		return err
-	}
-}
-
-// Actions recorded in the audit log.
+// Actions, as logged.
 const (
 	ActionCanary = "canary"
 	ActionPin    = "pin"
 	ActionResume = "resume"
 )
 
-func describeCanary(s decide.RouteState) string {
-	return strconv.FormatFloat(s.Canary, 'f', -1, 64) + "%"
-}
-
-func describePin(s decide.RouteState) string {
-	if s.Pinned == "" {
-		return "unpinned"
-	}
-	return "pinned:" + s.Pinned
-}
-
-type change struct {
-	action, route, reason string
-	do                    func() (from decide.RouteState, err error)
-	undo                  func(from decide.RouteState) error
-	describe              func(decide.RouteState) string
-}
-
-// ChangeResult answers a successful change: its audit entry and the route
-// as it is now.
+// ChangeResult answers a change: whether anything changed (setting a
+// value a route already has is not a change and leaves no audit entry),
+// the audit entries it wrote, the state version after it and the route as
+// it is now.
 type ChangeResult struct {
-	Audit AuditEntry `json:"audit"`
-	Route RouteView  `json:"route"`
+	Changed      bool         `json:"changed"`
+	Action       string       `json:"action"`
+	StateVersion int64        `json:"stateVersion"`
+	Audit        []AuditEntry `json:"audit"`
+	Route        RouteView    `json:"route"`
 }
 
-// apply performs ch and records it, atomically as far as anyone can
-// observe afterwards: the change is applied inside the audit transaction,
-// and if the audit row cannot be written or committed the change is undone
-// before the call returns (503 AUDIT_UNAVAILABLE). Requests decided during
-// those few milliseconds may have seen the new state; no change survives
-// without its audit entry.
-func (a *API) apply(c *fiber.Ctx, rc *reqCtx, ch change) error {
-	a.changeMu.Lock()
-	defer a.changeMu.Unlock()
+// ConflictDetails is the details of a STATE_CONFLICT answer.
+type ConflictDetails struct {
+	// Expected is the If-Match version the writer sent.
+	Expected int64 `json:"expected"`
+	// Current is the route now (its Version is the version to expect);
+	// StateVersion the control plane's version now.
+	Current      RouteView `json:"current"`
+	StateVersion int64     `json:"stateVersion"`
+}
+
+// ifMatch reads the expected state version from If-Match: `12`, `"12"`
+// or `W/"12"`; absent or `*` means "whatever it is now".
+func (a *API) ifMatch(c *fiber.Ctx, rc *reqCtx) (int64, bool, error) {
+	h := strings.TrimSpace(c.Get(fiber.HeaderIfMatch))
+	if h == "" || h == "*" {
+		return 0, true, nil
+	}
+	v := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, false, a.fail(c, rc, http.StatusBadRequest, CodeValidation,
+			fmt.Sprintf("If-Match must be a state version (a positive integer, as shown by GET /admin/routes), got %q", h))
+	}
+	return n, true, nil
+}
+
+// write stores one change in the control plane and makes it live here at
+// once (other replicas follow within their sync latency). needsNew: the
+// change sends users to the new side, so the route must have one.
+func (a *API) write(c *fiber.Ctx, rc *reqCtx, action, route, reason string, patch controlplane.Patch, needsNew bool) error {
+	expect, ok, err := a.ifMatch(c, rc)
+	if !ok {
+		return err
+	}
+	st, known := a.lookup(route)
+	if !known {
+		return a.unknownRoute(c, rc, route)
+	}
+	if needsNew && st.New == "" {
+		return a.fail(c, rc, http.StatusConflict, CodeNoNewBackend, fmt.Sprintf("route %q has no new backend (routes[].new in the config); only legacy is possible", route))
+	}
 	ctx, cancel := dbContext()
 	defer cancel()
-	var (
-		applied  bool
-		from, to decide.RouteState
-		entry    AuditEntry
-		applyErr error
-	)
-	err := a.db.Tx(ctx, func(tx *sql.Tx) error {
-		f, err := ch.do()
-		if err != nil {
-			applyErr = err
-			return err
-		}
-		applied, from = true, f
-		to, _ = a.lookup(ch.route)
-		entry = AuditEntry{
-			At: a.now().UTC().Truncate(time.Millisecond), Actor: rc.actor, Action: ch.action, Route: ch.route,
-			From: ch.describe(from), To: ch.describe(to), Reason: ch.reason, RequestID: rc.id,
-		}
-		entry.ID, err = insertAudit(ctx, tx, entry)
-		return err
+	res, err := a.store.Apply(ctx, controlplane.Change{
+		Route: route, Set: patch, ExpectVersion: expect, Actor: rc.actor, Reason: reason, RequestID: rc.id,
+		Config: a.configValues(route),
 	})
-	if applyErr != nil {
-		switch {
-		case errors.Is(applyErr, decide.ErrUnknownRoute):
-			return a.unknownRoute(c, rc, ch.route)
-		case errors.Is(applyErr, decide.ErrInvalidPercent):
-			return a.fail(c, rc, http.StatusBadRequest, CodeInvalidPercent, applyErr.Error())
-		case errors.Is(applyErr, decide.ErrNoNewBackend):
-			return a.fail(c, rc, http.StatusConflict, CodeNoNewBackend, fmt.Sprintf("route %q has no new backend (routes[].new in the config); only legacy is possible", ch.route))
-		}
-		a.log.Error("admin change failed", "request_id", rc.id, "route", ch.route, "action", ch.action, "err", applyErr)
+	var conflict *controlplane.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		a.log.Info("admin change refused: stale state version", "request_id", rc.id, "actor", rc.actor, "route", route,
+			"action", action, "expected", expect, "route_version", conflict.Current.Version)
+		_ = a.syncer.Sync(ctx) // show the state that won
+		cur, _ := a.lookup(route)
+		view := a.view(cur, a.breakerStates())
+		return a.failDetails(c, rc, http.StatusConflict, CodeStateConflict,
+			fmt.Sprintf("route %q changed at state version %d, after the version %d you expected; review the current state and retry with If-Match: %d",
+				route, conflict.Current.Version, expect, conflict.Current.Version),
+			ConflictDetails{Expected: expect, Current: view, StateVersion: conflict.Version})
+	case errors.Is(err, controlplane.ErrUnavailable):
+		a.log.Error("admin change failed: control plane unreachable", "request_id", rc.id, "actor", rc.actor, "route", route, "action", action, "store", a.storeName, "err", err)
+		return a.fail(c, rc, http.StatusServiceUnavailable, CodeControlPlaneUnavailable,
+			fmt.Sprintf("the control plane (%s) is unreachable, so nothing was changed; routing continues on the last known state. Cause: %v", a.storeName, err))
+	case errors.Is(err, controlplane.ErrInvalid):
+		return a.fail(c, rc, http.StatusBadRequest, CodeValidation, err.Error())
+	case err != nil:
+		a.log.Error("admin change failed", "request_id", rc.id, "route", route, "action", action, "err", err)
 		return a.fail(c, rc, http.StatusInternalServerError, CodeInternal, "change failed; quote the requestId when reporting it")
 	}
-	if err != nil {
-		if applied {
-			if uerr := ch.undo(from); uerr != nil {
-				a.log.Error("admin change could not be undone after the audit write failed", "request_id", rc.id, "route", ch.route, "action", ch.action, "err", uerr)
+	if res.Changed {
+		if err := a.syncer.Sync(ctx); err != nil {
+			// Written, but the re-read failed: make this route's new state
+			// live now; the next sync brings the rest.
+			a.syncer.Observe(route, res.State, res.Version)
+		}
+		a.log.Info("route changed", "request_id", rc.id, "actor", rc.actor, "route", route, "action", action,
+			"state_version", res.Version, "reason", reason, "changes", len(res.Audit))
+	}
+	now, _ := a.lookup(route)
+	return c.JSON(ChangeResult{Changed: res.Changed, Action: action, StateVersion: res.Version, Audit: res.Audit, Route: a.view(now, a.breakerStates())})
+}
+
+// configValues are the configuration's values for route: live where the
+// control plane holds none.
+func (a *API) configValues(route string) controlplane.Patch {
+	c := a.initial[route]
+	none := controlplane.PinNone
+	return controlplane.Patch{Canary: &c, Pin: &none}
+}
+
+// applySnapshot makes snap the engine's live state: a value the control
+// plane holds wins, else the configuration's. Routes the configuration no
+// longer declares are ignored; a value the configuration no longer allows
+// (a canary on a route without a new side) is logged and skipped.
+func (a *API) applySnapshot(snap controlplane.Snapshot) {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	for _, st := range a.engine.States() {
+		cp := snap.Routes[st.Name]
+		want := a.initial[st.Name]
+		if cp.Canary != nil {
+			want = *cp.Canary
+		}
+		if want != st.Canary {
+			if _, err := a.engine.SetCanary(st.Name, want); err != nil {
+				a.log.Warn("control plane canary not applied", "route", st.Name, "percent", want, "state_version", snap.Version, "err", err)
 			}
 		}
-		a.log.Error("audit write failed; change not applied", "request_id", rc.id, "actor", rc.actor, "route", ch.route, "action", ch.action, "err", err)
-		return a.fail(c, rc, http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit log could not be written, so the change was not applied; check the audit database (admin.auditDB) and retry")
+		if pin := cp.PinValue(); pin != st.Pinned {
+			var err error
+			if b, ok := decide.ParseBackend(pin); ok {
+				_, err = a.engine.Pin(st.Name, b)
+			} else {
+				_, err = a.engine.Resume(st.Name)
+			}
+			if err != nil {
+				a.log.Warn("control plane pin not applied", "route", st.Name, "pin", pin, "state_version", snap.Version, "err", err)
+			}
+		}
 	}
-	a.log.Info("route changed", "request_id", rc.id, "actor", rc.actor, "route", ch.route, "action", ch.action,
-		"from", entry.From, "to", entry.To, "reason", ch.reason)
-	return c.JSON(ChangeResult{Audit: entry, Route: a.view(to, a.breakerStates())})
+}
+
+// Restore reads the control plane and makes its state live; call it once
+// before serving. It fails when the control plane cannot be read.
+func (a *API) Restore(ctx context.Context) error {
+	if err := a.syncer.Sync(ctx); err != nil {
+		return fmt.Errorf("reading the control plane (%s): %w", a.storeName, err)
+	}
+	snap, _ := a.syncer.Current()
+	a.log.Info("route state restored from the control plane", "store", a.storeName, "state_version", snap.Version, "routes_with_state", len(snap.Routes))
+	return nil
+}
+
+// Run keeps the live state equal to the control plane's until ctx ends.
+func (a *API) Run(ctx context.Context) error { return a.syncer.Run(ctx) }
+
+// Syncer exposes the control plane synchroniser (its Current snapshot).
+func (a *API) Syncer() *controlplane.Syncer { return a.syncer }
+
+// Status is this replica's view of the control plane.
+type Status struct {
+	// Store is "sqlite" or "postgres".
+	Store string `json:"store"`
+	// Connected: the control plane answered the last check. While false,
+	// routing continues on the last known state and changes answer 503.
+	Connected    bool         `json:"connected"`
+	StateVersion int64        `json:"stateVersion"`
+	Leader       *bool        `json:"leader,omitempty"`
+	Flags        *FlagsStatus `json:"flags,omitempty"`
+}
+
+// FlagsStatus is the flag source's reload state.
+type FlagsStatus struct {
+	// Source is the flag file or flagd address; "" without flags.
+	Source string `json:"source"`
+	// SHA256 is the hex digest of the flag file that is serving.
+	SHA256 string `json:"sha256,omitempty"`
+	// LoadedAt is when the serving flags were loaded.
+	LoadedAt time.Time `json:"loadedAt,omitzero"`
+	// ReloadErrors counts rejected reloads since start; LastError is the
+	// latest one's message, until a good reload clears it.
+	ReloadErrors uint64    `json:"reloadErrors"`
+	LastError    string    `json:"lastError,omitempty"`
+	LastErrorAt  time.Time `json:"lastErrorAt,omitzero"`
+}
+
+func (a *API) status(c *fiber.Ctx, _ *reqCtx, _ string) error {
+	snap, _ := a.syncer.Current()
+	st := Status{Store: a.storeName, Connected: a.syncer.Connected(), StateVersion: snap.Version}
+	if a.leader != nil {
+		l := a.leader.IsLeader()
+		st.Leader = &l
+	}
+	if a.flags != nil {
+		f := a.flags()
+		st.Flags = &f
+	}
+	return c.JSON(st)
 }
 
 func (a *API) listAudit(c *fiber.Ctx, rc *reqCtx, _ string) error {
@@ -596,12 +756,17 @@ func (a *API) listAudit(c *fiber.Ctx, rc *reqCtx, _ string) error {
 	}
 	ctx, cancel := dbContext()
 	defer cancel()
-	entries, qerr := a.queryAudit(ctx, auditQuery{route: strings.Clone(c.Query("route")), limit: limit})
+	entries, qerr := a.store.Audit(ctx, controlplane.AuditQuery{Route: strings.Clone(c.Query("route")), Limit: limit})
 	if qerr != nil {
-		a.log.Error("reading audit log", "request_id", rc.id, "err", qerr)
-		return a.fail(c, rc, http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit log could not be read; check the audit database (admin.auditDB)")
+		return a.auditUnavailable(c, rc, qerr)
 	}
 	return c.JSON(entries)
+}
+
+func (a *API) auditUnavailable(c *fiber.Ctx, rc *reqCtx, err error) error {
+	a.log.Error("reading audit log", "request_id", rc.id, "store", a.storeName, "err", err)
+	return a.fail(c, rc, http.StatusServiceUnavailable, CodeControlPlaneUnavailable,
+		fmt.Sprintf("the audit log could not be read from the control plane (%s): %v", a.storeName, err))
 }
 
 // Annotation is one audit entry in the shape Grafana's JSON datasource
@@ -619,33 +784,38 @@ func (a *API) annotations(c *fiber.Ctx, rc *reqCtx, _ string) error {
 	if !ok {
 		return err
 	}
-	q := auditQuery{route: strings.Clone(c.Query("route")), limit: limit}
+	q := controlplane.AuditQuery{Route: strings.Clone(c.Query("route")), Limit: limit}
 	for _, p := range []struct {
 		name string
-		dst  *int64
-	}{{"from", &q.fromMS}, {"to", &q.toMS}} {
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
 		if s := c.Query(p.name); s != "" {
 			v, perr := strconv.ParseInt(s, 10, 64)
 			if perr != nil || v < 0 {
 				return a.fail(c, rc, http.StatusBadRequest, CodeValidation, fmt.Sprintf("%s must be Unix milliseconds (got %q)", p.name, s))
 			}
-			*p.dst = v
+			if v > 0 {
+				*p.dst = time.UnixMilli(v)
+			}
 		}
 	}
 	ctx, cancel := dbContext()
 	defer cancel()
-	entries, qerr := a.queryAudit(ctx, q)
+	entries, qerr := a.store.Audit(ctx, q)
 	if qerr != nil {
-		a.log.Error("reading audit log", "request_id", rc.id, "err", qerr)
-		return a.fail(c, rc, http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit log could not be read; check the audit database (admin.auditDB)")
+		return a.auditUnavailable(c, rc, qerr)
 	}
 	out := make([]Annotation, 0, len(entries))
 	for _, e := range entries {
+		subject := e.Route
+		if subject == "" {
+			subject = e.Actor
+		}
 		out = append(out, Annotation{
 			Time:  e.At.UnixMilli(),
-			Title: fmt.Sprintf("%s %s: %s → %s", e.Action, e.Route, e.From, e.To),
+			Title: fmt.Sprintf("%s %s: %s → %s", e.Field, subject, e.Old, e.New),
 			Text:  fmt.Sprintf("%s (by %s)", e.Reason, e.Actor),
-			Tags:  []string{"ficus", e.Action, e.Route},
+			Tags:  []string{"ficus", e.Field, subject},
 		})
 	}
 	return c.JSON(out)
@@ -668,10 +838,11 @@ func (a *API) limit(c *fiber.Ctx, rc *reqCtx) (int, bool, error) {
 	return n, true, nil
 }
 
-// dbContext bounds one audit database call. It is deliberately not derived
+// dbContext bounds one control plane call (a little above the pool's 5 s
+// connect timeout, so an unreachable database answers 503, not a hang). It is deliberately not derived
 // from the request: database/sql watches its context from a goroutine that
 // can outlive the handler, and fasthttp recycles the request context as
 // soon as the handler returns.
 func dbContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 10*time.Second)
+	return context.WithTimeout(context.Background(), 7*time.Second)
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ficus-gw/ficus/config"
+	"github.com/ficus-gw/ficus/gateway/controlplane"
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
@@ -31,7 +33,8 @@ var t0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 type fixture struct {
 	engine *decide.Engine
 	api    *API
-	db     *sqlitedb.DB
+	store  controlplane.Store
+	path   string // the store's SQLite file
 	app    *fiber.App
 	cfg    *config.Config
 }
@@ -50,12 +53,14 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlitedb.Open(filepath.Join(t.TempDir(), "audit.db"))
+	path := filepath.Join(t.TempDir(), "cp.db")
+	var tick atomic.Int64
+	now := func() time.Time { return t0.Add(time.Duration(tick.Add(1)) * time.Minute) }
+	store, err := controlplane.OpenSQLite(testCtx(t), path, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = db.Close() })
-	var tick atomic.Int64
+	t.Cleanup(func() { _ = store.Close() })
 	api, err := New(Options{
 		Engine:   eng,
 		Breakers: func() map[string]string { return map[string]string{"legacy": "closed", "catalog": "half-open"} },
@@ -70,8 +75,7 @@ func newFixture(t *testing.T) *fixture {
 			{Name: "viewer", Value: viewerToken, Scopes: []string{"read"}},
 			{Name: "robot", Value: writerToken, Scopes: []string{"write"}},
 		},
-		AuditDB: db,
-		Now:     func() time.Time { return t0.Add(time.Duration(tick.Add(1)) * time.Minute) },
+		Store: store,
 		Reports: map[string]fiber.Handler{"retire": func(c *fiber.Ctx) error {
 			return c.JSON(map[string]string{"path": c.Path()})
 		}},
@@ -79,14 +83,22 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := api.Restore(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Use(Prefix, api.Handler())
-	return &fixture{engine: eng, api: api, db: db, app: app, cfg: cfg}
+	return &fixture{engine: eng, api: api, store: store, path: path, app: app, cfg: cfg}
 }
 
 // call sends one request through the app and decodes the JSON answer into
 // out (when not nil).
 func (f *fixture) call(t *testing.T, method, path, token, body string, out any) *http.Response {
+	t.Helper()
+	return f.callH(t, method, path, token, body, out, nil)
+}
+
+func (f *fixture) callH(t *testing.T, method, path, token, body string, out any, hdr map[string]string) *http.Response {
 	t.Helper()
 	var r io.Reader
 	if body != "" {
@@ -98,6 +110,9 @@ func (f *fixture) call(t *testing.T, method, path, token, body string, out any) 
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	resp, err := f.app.Test(req, 10_000)
 	if err != nil {
@@ -188,7 +203,8 @@ func TestChangesAreAuditedWithActorAndReason(t *testing.T) {
 	if resp := f.call(t, "PUT", "/admin/routes/products/canary", operatorToken, `{"percent":50,"reason":"  error rate flat for 1h  "}`, &res); resp.StatusCode != 200 {
 		t.Fatalf("PUT canary: %d", resp.StatusCode)
 	}
-	if res.Route.CanaryPercent != 50 || res.Audit.From != "25%" || res.Audit.To != "50%" {
+	if !res.Changed || res.Route.CanaryPercent != 50 || res.Route.CanarySource != SourceControlPlane || len(res.Audit) != 1 ||
+		string(res.Audit[0].Old) != "25" || string(res.Audit[0].New) != "50" || res.StateVersion != 1 {
 		t.Fatalf("change result %+v", res)
 	}
 	if st, _ := f.engine.State("products"); st.Canary != 50 {
@@ -202,17 +218,18 @@ func TestChangesAreAuditedWithActorAndReason(t *testing.T) {
 	}
 	got := f.audit(t)
 	want := []AuditEntry{ // newest first
-		{Actor: "alice", Action: ActionResume, Route: "products", From: "pinned:legacy", To: "unpinned", Reason: "incident 42 resolved", At: t0.Add(3 * time.Minute)},
-		{Actor: "alice", Action: ActionPin, Route: "products", From: "unpinned", To: "pinned:legacy", Reason: "incident 42", At: t0.Add(2 * time.Minute)},
-		{Actor: "alice", Action: ActionCanary, Route: "products", From: "25%", To: "50%", Reason: "error rate flat for 1h", At: t0.Add(time.Minute)},
+		{Actor: "alice", Field: controlplane.FieldPin, Route: "products", Old: json.RawMessage(`"legacy"`), New: json.RawMessage(`""`), Reason: "incident 42 resolved", At: t0.Add(3 * time.Minute), Version: 3},
+		{Actor: "alice", Field: controlplane.FieldPin, Route: "products", Old: json.RawMessage(`""`), New: json.RawMessage(`"legacy"`), Reason: "incident 42", At: t0.Add(2 * time.Minute), Version: 2},
+		{Actor: "alice", Field: controlplane.FieldCanary, Route: "products", Old: json.RawMessage(`25`), New: json.RawMessage(`50`), Reason: "error rate flat for 1h", At: t0.Add(time.Minute), Version: 1},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("audit has %d entries, want %d: %+v", len(got), len(want), got)
 	}
 	for i := range want {
 		g := got[i]
-		if g.Actor != want[i].Actor || g.Action != want[i].Action || g.Route != want[i].Route || g.From != want[i].From ||
-			g.To != want[i].To || g.Reason != want[i].Reason || !g.At.Equal(want[i].At) || g.At.Location() != time.UTC || g.RequestID == "" {
+		if g.Actor != want[i].Actor || g.Field != want[i].Field || g.Route != want[i].Route || string(g.Old) != string(want[i].Old) ||
+			string(g.New) != string(want[i].New) || g.Reason != want[i].Reason || !g.At.Equal(want[i].At) || g.At.Location() != time.UTC ||
+			g.RequestID == "" || g.Version != want[i].Version {
 			t.Fatalf("entry %d = %+v, want %+v", i, g, want[i])
 		}
 	}
@@ -221,7 +238,7 @@ func TestChangesAreAuditedWithActorAndReason(t *testing.T) {
 		t.Fatalf("annotations: %d", resp.StatusCode)
 	}
 	if len(anns) != 2 || anns[0].Time != t0.Add(3*time.Minute).UnixMilli() || !strings.Contains(anns[1].Text, "incident 42 (by alice)") ||
-		!strings.Contains(anns[1].Title, "pin products") {
+		!strings.Contains(anns[1].Title, `pin products: "" → "legacy"`) {
 		t.Fatalf("annotations since t0+90s: %+v", anns)
 	}
 	var filtered []AuditEntry
@@ -280,18 +297,23 @@ func TestBadChangesAreRefusedAndNotApplied(t *testing.T) {
 	}
 }
 
-func TestAuditWriteFailureLeavesRouteUnchanged(t *testing.T) {
+func TestControlPlaneFailureLeavesRouteUnchanged(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	// The change is applied inside the transaction; the audit insert then
-	// fails, so the change must be undone.
-	if _, err := f.db.W.Exec(`CREATE TRIGGER audit_full BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+	// The route row is written first in the transaction; the audit insert
+	// then fails, so nothing may survive.
+	db, err := sqlitedb.Open(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.W.Exec(`CREATE TRIGGER audit_full BEFORE INSERT ON ficus_cp_audit BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
 		t.Fatal(err)
 	}
 	var body apierr.Body
 	resp := f.call(t, "PUT", "/admin/routes/products/canary", operatorToken, `{"percent":80,"reason":"ramp"}`, &body)
-	if resp.StatusCode != 503 || body.Code != CodeAuditUnavailable {
-		t.Fatalf("status %d %+v, want 503 %s", resp.StatusCode, body, CodeAuditUnavailable)
+	if resp.StatusCode != 503 || body.Code != CodeControlPlaneUnavailable || !strings.Contains(body.Message, "disk full") {
+		t.Fatalf("status %d %+v, want 503 %s naming the cause", resp.StatusCode, body, CodeControlPlaneUnavailable)
 	}
 	resp = f.call(t, "POST", "/admin/routes/products/pin", operatorToken, `{"backend":"new","reason":"ramp"}`, &body)
 	if resp.StatusCode != 503 {
@@ -300,11 +322,14 @@ func TestAuditWriteFailureLeavesRouteUnchanged(t *testing.T) {
 	if st, _ := f.engine.State("products"); st.Canary != 25 || st.Pinned != "" {
 		t.Fatalf("route changed although its audit entry was not written: %+v", st)
 	}
+	if snap, _ := f.store.Snapshot(testCtx(t)); snap.Version != 0 || len(snap.Routes) != 0 {
+		t.Fatalf("half a change was stored: %+v", snap)
+	}
 	// With the database gone entirely nothing is applied either.
-	if _, err := f.db.W.Exec(`DROP TRIGGER audit_full`); err != nil {
+	if _, err := db.W.Exec(`DROP TRIGGER audit_full`); err != nil {
 		t.Fatal(err)
 	}
-	_ = f.db.Close()
+	_ = f.store.Close()
 	if resp := f.call(t, "PUT", "/admin/routes/products/canary", operatorToken, `{"percent":80,"reason":"ramp"}`, nil); resp.StatusCode != 503 {
 		t.Fatalf("closed audit db: %d, want 503", resp.StatusCode)
 	}
@@ -341,14 +366,14 @@ func TestRoutesShowLiveStateBreakersAndRates(t *testing.T) {
 	}
 }
 
-func TestNewRequiresEngineAndAuditDB(t *testing.T) {
+func TestNewRequiresEngineAndStore(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	if _, err := New(Options{AuditDB: f.db}); err == nil {
+	if _, err := New(Options{Store: f.store}); err == nil {
 		t.Fatal("New without an engine succeeded")
 	}
 	if _, err := New(Options{Engine: f.engine}); err == nil {
-		t.Fatal("New without an audit database succeeded")
+		t.Fatal("New without a control plane store succeeded")
 	}
 }
 
@@ -379,9 +404,9 @@ func TestTokenFromEnvironmentWins(t *testing.T) {
 	t.Setenv("FICUS_TEST_ADMIN_TOKEN", "env-token-0123456789abcdef")
 	f := newFixture(t)
 	api, err := New(Options{
-		Engine:  f.engine,
-		AuditDB: f.db,
-		Tokens:  []config.Token{{Name: "ops", Value: operatorToken, ValueEnv: "FICUS_TEST_ADMIN_TOKEN", Scopes: []string{"read"}}},
+		Engine: f.engine,
+		Store:  f.store,
+		Tokens: []config.Token{{Name: "ops", Value: operatorToken, ValueEnv: "FICUS_TEST_ADMIN_TOKEN", Scopes: []string{"read"}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -401,7 +426,7 @@ func TestTokenFromEnvironmentWins(t *testing.T) {
 	}
 }
 
-func TestRestoreStateReappliesAuditedChangesAfterRestart(t *testing.T) {
+func TestRestartRestoresTypedStateFromTheControlPlane(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	for _, c := range []struct{ method, path, body string }{
@@ -415,24 +440,115 @@ func TestRestoreStateReappliesAuditedChangesAfterRestart(t *testing.T) {
 			t.Fatalf("%s %s: %d", c.method, c.path, resp.StatusCode)
 		}
 	}
-	// A restart: a fresh engine from the same config, the same audit file.
+	// A restart: a fresh engine from the same config, the store reopened.
+	_ = f.store.Close()
+	store, err := controlplane.OpenSQLite(testCtx(t), f.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
 	fresh, err := decide.NewEngine(f.cfg, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := New(Options{Engine: fresh, AuditDB: f.db})
+	api, err := New(Options{Engine: fresh, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := api.RestoreState(testCtx(t))
-	if err != nil {
+	if err := api.Restore(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := fresh.State("products"); n != 2 || st.Canary != 60 || st.Pinned != "legacy" {
-		t.Fatalf("restored %d changes, products %+v; want 2 and canary 60 pinned to legacy", n, st)
+	if st, _ := fresh.State("products"); st.Canary != 60 || st.Pinned != "legacy" {
+		t.Fatalf("products %+v; want canary 60 pinned to legacy", st)
 	}
 	if st, _ := fresh.State("old-shop"); st.Pinned != "" {
 		t.Fatalf("old-shop was resumed before the restart but is %+v", st)
+	}
+}
+
+func TestIfMatchStaleVersionIs409WithTheCurrentState(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var first ChangeResult
+	f.call(t, "PUT", "/admin/routes/products/canary", operatorToken, `{"percent":30,"reason":"a"}`, &first)
+	// Two operators both looked at version 1; the first write wins.
+	h := map[string]string{"If-Match": `"1"`}
+	if resp := f.callH(t, "PUT", "/admin/routes/products/canary", operatorToken, `{"percent":40,"reason":"b"}`, nil, h); resp.StatusCode != 200 {
+		t.Fatalf("first writer at version 1: %d", resp.StatusCode)
+	}
+	var body struct {
+		Code    string          `json:"code"`
+		Message string          `json:"message"`
+		Details ConflictDetails `json:"details"`
+	}
+	resp := f.callH(t, "POST", "/admin/routes/products/pin", operatorToken, `{"backend":"new","reason":"c"}`, &body, h)
+	if resp.StatusCode != 409 || body.Code != CodeStateConflict || body.Details.Current.CanaryPercent != 40 ||
+		body.Details.Current.Version != 2 || body.Details.StateVersion != 2 || body.Details.Expected != 1 {
+		t.Fatalf("stale writer: %d %+v", resp.StatusCode, body)
+	}
+	if st, _ := f.engine.State("products"); st.Pinned != "" || st.Canary != 40 {
+		t.Fatalf("the stale write was applied: %+v", st)
+	}
+	if resp := f.callH(t, "POST", "/admin/routes/products/pin", operatorToken, `{"backend":"new","reason":"c"}`, nil, map[string]string{"If-Match": "2"}); resp.StatusCode != 200 {
+		t.Fatalf("retry with the current version: %d", resp.StatusCode)
+	}
+	var bad apierr.Body
+	if resp := f.callH(t, "POST", "/admin/routes/products/resume", operatorToken, `{"reason":"c"}`, &bad, map[string]string{"If-Match": "yesterday"}); resp.StatusCode != 400 || bad.Code != CodeValidation {
+		t.Fatalf("malformed If-Match: %d %+v", resp.StatusCode, bad)
+	}
+}
+
+func TestSettingTheLiveValueIsANoOp(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var res ChangeResult
+	// 25 is the configuration's value: nothing to store, nothing to audit.
+	if resp := f.call(t, "PUT", "/admin/routes/products/canary", operatorToken, `{"percent":25,"reason":"same"}`, &res); resp.StatusCode != 200 || res.Changed {
+		t.Fatalf("no-op canary: %d %+v", resp.StatusCode, res)
+	}
+	f.call(t, "PUT", "/admin/routes/products/canary", operatorToken, `{"percent":35,"reason":"up"}`, nil)
+	if resp := f.call(t, "PUT", "/admin/routes/products/canary", operatorToken, `{"percent":35,"reason":"again"}`, &res); resp.StatusCode != 200 || res.Changed || res.StateVersion != 1 {
+		t.Fatalf("repeat: %d %+v", resp.StatusCode, res)
+	}
+	if resp := f.call(t, "POST", "/admin/routes/products/resume", operatorToken, `{"reason":"not pinned"}`, &res); resp.StatusCode != 200 || res.Changed {
+		t.Fatalf("resume of an unpinned route: %+v", res)
+	}
+	if got := f.audit(t); len(got) != 1 {
+		t.Fatalf("%d audit entries; want only the one real change", len(got))
+	}
+}
+
+func TestAReplicaFollowsAnotherThroughTheSharedStore(t *testing.T) {
+	t.Parallel()
+	a := newFixture(t)
+	// Replica b: its own engine and store handle on the same file.
+	storeB, err := controlplane.OpenSQLite(testCtx(t), a.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer storeB.Close()
+	engB, _ := decide.NewEngine(a.cfg, nil, nil, nil)
+	b, err := New(Options{Engine: engB, Store: storeB, SyncInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Restore(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	a.call(t, "PUT", "/admin/routes/products/canary", operatorToken, `{"percent":70,"reason":"r"}`, nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if st, _ := engB.State("products"); st.Canary == 70 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica b never applied replica a's change")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -13,10 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/gateway/retire"
+	"github.com/ficus-gw/ficus/gateway/shadow"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
-// Client calls the admin API; it backs `ficus ctl`.
+// Client calls the admin API, reports included; it backs `ficus ctl`.
 type Client struct {
 	base  *url.URL
 	token string
@@ -48,6 +50,18 @@ type APIError struct {
 	Message string
 	// RequestID finds the call in the gateway log.
 	RequestID string
+	// Details is the answer's details object, if any (for STATE_CONFLICT:
+	// a ConflictDetails).
+	Details json.RawMessage
+}
+
+// Conflict decodes the details of a STATE_CONFLICT answer.
+func (e *APIError) Conflict() (ConflictDetails, bool) {
+	var d ConflictDetails
+	if e.Code != CodeStateConflict || json.Unmarshal(e.Details, &d) != nil {
+		return ConflictDetails{}, false
+	}
+	return d, true
 }
 
 func (e *APIError) Error() string {
@@ -80,8 +94,10 @@ func hint(code string) string {
 		return "name the backend legacy or new"
 	case CodeNoNewBackend:
 		return "give the route a new upstream in the config (routes[].new) first"
-	case CodeAuditUnavailable:
-		return "nothing was changed; check the disk and the audit database (admin.auditDB), then retry"
+	case CodeStateConflict:
+		return "someone changed the route first: look at it (`ficus ctl routes`), then retry with --expect-version set to its version"
+	case CodeControlPlaneUnavailable:
+		return "nothing was changed and traffic is unaffected; check the control plane database (controlPlane in the config), then retry"
 	case CodeInternal:
 		return "retry; if it persists, find the request id in the gateway log"
 	}
@@ -100,25 +116,34 @@ func (c *Client) Route(ctx context.Context, name string) (RouteView, error) {
 	return out, c.do(ctx, http.MethodGet, "/routes/"+url.PathEscape(name), nil, &out)
 }
 
-// SetCanary sets a route's canary percent.
-func (c *Client) SetCanary(ctx context.Context, route string, percent float64, reason string) (ChangeResult, error) {
+// Status returns the replica's control plane status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var out Status
+	return out, c.do(ctx, http.MethodGet, "/status", nil, &out)
+}
+
+// SetCanary sets a route's canary percent. expect, when not 0, is the state
+// version the change is based on (If-Match): if the route changed since,
+// the answer is an *APIError with CodeStateConflict.
+func (c *Client) SetCanary(ctx context.Context, route string, percent float64, reason string, expect int64) (ChangeResult, error) {
 	var out ChangeResult
 	body := map[string]any{"percent": percent, "reason": reason}
-	return out, c.do(ctx, http.MethodPut, "/routes/"+url.PathEscape(route)+"/canary", body, &out)
+	return out, c.doMatch(ctx, http.MethodPut, "/routes/"+url.PathEscape(route)+"/canary", body, &out, expect)
 }
 
-// Pin sends all of a route's traffic to backend ("legacy" or "new").
-func (c *Client) Pin(ctx context.Context, route, backend, reason string) (ChangeResult, error) {
+// Pin sends all of a route's traffic to backend ("legacy" or "new"); expect
+// as for SetCanary.
+func (c *Client) Pin(ctx context.Context, route, backend, reason string, expect int64) (ChangeResult, error) {
 	var out ChangeResult
 	body := map[string]any{"backend": backend, "reason": reason}
-	return out, c.do(ctx, http.MethodPost, "/routes/"+url.PathEscape(route)+"/pin", body, &out)
+	return out, c.doMatch(ctx, http.MethodPost, "/routes/"+url.PathEscape(route)+"/pin", body, &out, expect)
 }
 
-// Resume removes a route's pin.
-func (c *Client) Resume(ctx context.Context, route, reason string) (ChangeResult, error) {
+// Resume removes a route's pin; expect as for SetCanary.
+func (c *Client) Resume(ctx context.Context, route, reason string, expect int64) (ChangeResult, error) {
 	var out ChangeResult
 	body := map[string]any{"reason": reason}
-	return out, c.do(ctx, http.MethodPost, "/routes/"+url.PathEscape(route)+"/resume", body, &out)
+	return out, c.doMatch(ctx, http.MethodPost, "/routes/"+url.PathEscape(route)+"/resume", body, &out, expect)
 }
 
 // Audit returns the newest audit entries, optionally of one route; limit 0
@@ -139,7 +164,36 @@ func (c *Client) Audit(ctx context.Context, route string, limit int) ([]AuditEnt
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
 
+// ShadowReports returns one route's shadow report (with samples) when
+// route is set, every shadowed route's otherwise.
+func (c *Client) ShadowReports(ctx context.Context, route string) ([]shadow.Report, error) {
+	if route != "" {
+		var r shadow.Report
+		if err := c.do(ctx, http.MethodGet, "/shadow/"+url.PathEscape(route), nil, &r); err != nil {
+			return nil, err
+		}
+		return []shadow.Report{r}, nil
+	}
+	var rs []shadow.Report
+	return rs, c.do(ctx, http.MethodGet, "/shadow", nil, &rs)
+}
+
+// RetireReport returns the retirement report; window 0 means the
+// gateway's retire.window.
+func (c *Client) RetireReport(ctx context.Context, window time.Duration) (retire.Report, error) {
+	path := "/retire"
+	if window > 0 {
+		path += "?window=" + url.QueryEscape(window.String())
+	}
+	var rep retire.Report
+	return rep, c.do(ctx, http.MethodGet, path, nil, &rep)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doMatch(ctx, method, path, in, out, 0)
+}
+
+func (c *Client) doMatch(ctx context.Context, method, path string, in, out any, expect int64) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -156,6 +210,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if expect != 0 {
+		req.Header.Set("If-Match", strconv.Quote(strconv.FormatInt(expect, 10)))
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -169,12 +226,15 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("reading the admin API's answer: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		var eb apierr.Body
+		var eb struct {
+			apierr.Body
+			Details json.RawMessage `json:"details"`
+		}
 		if json.Unmarshal(raw, &eb) != nil || eb.Code == "" {
 			return &APIError{Status: resp.StatusCode, Code: CodeInternal,
 				Message: fmt.Sprintf("the admin API answered HTTP %d without an error body; is %s the admin listener?", resp.StatusCode, c.base)}
 		}
-		return &APIError{Status: resp.StatusCode, Code: eb.Code, Message: eb.Message, RequestID: eb.RequestID}
+		return &APIError{Status: resp.StatusCode, Code: eb.Code, Message: eb.Message, RequestID: eb.RequestID, Details: eb.Details}
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
 		return fmt.Errorf("decoding the admin API's answer: %w", err)

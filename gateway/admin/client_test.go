@@ -37,31 +37,35 @@ func TestClientAgainstLoopbackServer(t *testing.T) {
 	if err != nil || len(routes) != 3 || routes[0].CanaryPercent != 25 {
 		t.Fatalf("Routes: %+v, %v", routes, err)
 	}
-	res, err := c.SetCanary(ctx, "products", 40, "ramp to 40")
-	if err != nil || res.Audit.From != "25%" || res.Audit.To != "40%" || res.Route.CanaryPercent != 40 {
+	res, err := c.SetCanary(ctx, "products", 40, "ramp to 40", 0)
+	if err != nil || len(res.Audit) != 1 || string(res.Audit[0].Old) != "25" || string(res.Audit[0].New) != "40" || res.Route.CanaryPercent != 40 {
 		t.Fatalf("SetCanary: %+v, %v", res, err)
 	}
-	if _, err := c.Pin(ctx, "products", "legacy", "incident 7"); err != nil {
+	if _, err := c.Pin(ctx, "products", "legacy", "incident 7", 0); err != nil {
 		t.Fatalf("Pin: %v", err)
 	}
 	r, err := c.Route(ctx, "products")
 	if err != nil || r.Pinned != "legacy" {
 		t.Fatalf("Route after pin: %+v, %v", r, err)
 	}
-	if _, err := c.Resume(ctx, "products", "incident 7 over"); err != nil {
+	if _, err := c.Resume(ctx, "products", "incident 7 over", 0); err != nil {
 		t.Fatalf("Resume: %v", err)
 	}
 	entries, err := c.Audit(ctx, "products", 2)
-	if err != nil || len(entries) != 2 || entries[0].Action != ActionResume || entries[1].Action != ActionPin {
+	if err != nil || len(entries) != 2 || string(entries[0].New) != `""` || string(entries[1].New) != `"legacy"` {
 		t.Fatalf("Audit(products, 2): %+v, %v", entries, err)
 	}
 
 	var out bytes.Buffer
-	if err := RenderRoutes(&out, routes); err != nil {
+	st, err := c.Status(ctx)
+	if err != nil || st.StateVersion != 3 || !st.Connected || st.Store != "control plane" {
+		t.Fatalf("Status: %+v, %v", st, err)
+	}
+	if err := RenderRoutes(&out, routes, &st); err != nil {
 		t.Fatal(err)
 	}
 	table := out.String()
-	for _, want := range []string{"ROUTE", "products", "25%", "catalog [half-open] 4.0 rps, 0.00 err/s", "legacy [closed] 12.0 rps, 0.50 err/s", "old-shop"} {
+	for _, want := range []string{"ROUTE", "products", "25%", "catalog [half-open] 4.0 rps, 0.00 err/s", "legacy [closed] 12.0 rps, 0.50 err/s", "old-shop", "state version 3", "config"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("routes table lacks %q:\n%s", want, table)
 		}
@@ -70,11 +74,11 @@ func TestClientAgainstLoopbackServer(t *testing.T) {
 	if err := RenderAudit(&out, entries); err != nil {
 		t.Fatal(err)
 	}
-	if s := out.String(); !strings.Contains(s, "alice") || !strings.Contains(s, "pinned:legacy") || !strings.Contains(s, "incident 7 over") {
+	if s := out.String(); !strings.Contains(s, "alice") || !strings.Contains(s, `"legacy"`) || !strings.Contains(s, "incident 7 over") {
 		t.Errorf("audit table:\n%s", s)
 	}
 	out.Reset()
-	if err := RenderChange(&out, res); err != nil || !strings.Contains(out.String(), "canary products: 25% -> 40%") {
+	if err := RenderChange(&out, res); err != nil || !strings.Contains(out.String(), "canary products: canaryPercent 25 -> 40") {
 		t.Errorf("change line %q, %v", out.String(), err)
 	}
 }
@@ -102,10 +106,10 @@ func TestClientErrorsSayWhatToDoNext(t *testing.T) {
 		hint string
 	}{
 		{"bad token", func() error { _, err := stranger.Routes(ctx); return err }, CodeUnauthorized, "admin.tokens"},
-		{"read-only token", func() error { _, err := viewer.SetCanary(ctx, "products", 5, "x"); return err }, CodeForbidden, "scopes"},
-		{"no reason", func() error { _, err := op.SetCanary(ctx, "products", 5, ""); return err }, CodeReasonRequired, "--reason"},
-		{"unknown route", func() error { _, err := op.Pin(ctx, "nope", "new", "x"); return err }, CodeNotFound, "ficus ctl routes"},
-		{"bad percent", func() error { _, err := op.SetCanary(ctx, "products", 250, "x"); return err }, CodeInvalidPercent, "between 0 and 100"},
+		{"read-only token", func() error { _, err := viewer.SetCanary(ctx, "products", 5, "x", 0); return err }, CodeForbidden, "scopes"},
+		{"no reason", func() error { _, err := op.SetCanary(ctx, "products", 5, "", 0); return err }, CodeReasonRequired, "--reason"},
+		{"unknown route", func() error { _, err := op.Pin(ctx, "nope", "new", "x", 0); return err }, CodeNotFound, "ficus ctl routes"},
+		{"bad percent", func() error { _, err := op.SetCanary(ctx, "products", 250, "x", 0); return err }, CodeInvalidPercent, "between 0 and 100"},
 		{"gateway down", func() error { _, err := dead.Routes(ctx); return err }, "", "is the gateway running"},
 	}
 	for _, tc := range tests {
@@ -178,7 +182,7 @@ func TestCanaryChangesUnderLoadFailNothing(t *testing.T) {
 	op, _ := NewClient(adminBase, operatorToken, nil)
 	steps := []float64{1, 5, 10, 25, 50, 75, 100, 50, 0, 100}
 	for _, p := range steps {
-		if _, err := op.SetCanary(ctx, "products", p, fmt.Sprintf("ramp to %v", p)); err != nil {
+		if _, err := op.SetCanary(ctx, "products", p, fmt.Sprintf("ramp to %v", p), 0); err != nil {
 			close(stop)
 			load.Wait()
 			t.Fatalf("SetCanary %v under load: %v", p, err)
@@ -201,8 +205,8 @@ func TestCanaryChangesUnderLoadFailNothing(t *testing.T) {
 	}
 	for i, e := range entries { // newest first
 		want := steps[len(steps)-1-i]
-		if e.To != fmt.Sprintf("%v%%", want) {
-			t.Fatalf("audit entry %d: to %s, want %v%%", i, e.To, want)
+		if string(e.New) != fmt.Sprint(want) {
+			t.Fatalf("audit entry %d: new %s, want %v", i, e.New, want)
 		}
 	}
 	if st, _ := f.engine.State("products"); st.Canary != 100 {

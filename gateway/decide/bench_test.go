@@ -69,10 +69,7 @@ func BenchmarkFlagdMissVsHit(b *testing.B) {
 	if err := os.WriteFile(path, []byte(flags), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	p, err := NewProvider(config.Flags{File: path}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := fileProvider(b, path)
 	cfg := testConfig()
 	e, _ := newTestEngine(b, cfg, p)
 	app := fiber.New()

@@ -157,10 +157,7 @@ func TestFlagdFileEditChangesDecisionsWithoutRestart(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "flags.json")
 	writeAtomically(t, path, flagFileV1)
-	p, err := NewProvider(config.Flags{File: path}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := fileProvider(t, path)
 	cfg := testConfig()
 	e, _ := newTestEngine(t, cfg, p)
 	// flagd reports its initial load as a configuration change too; let
@@ -188,39 +185,6 @@ func TestFlagdFileEditChangesDecisionsWithoutRestart(t *testing.T) {
 	waitFlush(t, e, since)
 	if d := decideOne(e, app, route, "r", user("carol")); d != (Decision{New, ReasonFlag}) {
 		t.Fatalf("after the edit, carol: %v, want new/flag", d)
-	}
-}
-
-func TestNewProvider(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.json")
-	if err := os.WriteFile(bad, []byte("flags: yes"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name    string
-		cfg     config.Flags
-		wantErr bool
-		wantNil bool
-	}{
-		{"no flags", config.Flags{}, false, true},
-		{"missing file", config.Flags{File: filepath.Join(dir, "nope.json")}, true, false},
-		{"not JSON", config.Flags{File: bad}, true, false},
-		{"both", config.Flags{File: bad, Flagd: "127.0.0.1:8015"}, true, false},
-		{"flagd without port", config.Flags{Flagd: "127.0.0.1"}, true, false},
-		{"flagd server", config.Flags{Flagd: "127.0.0.1:8015"}, false, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p, err := NewProvider(tc.cfg, nil)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
-			}
-			if err == nil && (p == nil) != tc.wantNil {
-				t.Fatalf("provider = %v, want nil: %v", p, tc.wantNil)
-			}
-		})
 	}
 }
 

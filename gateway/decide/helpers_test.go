@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	flagd "github.com/open-feature/go-sdk-contrib/providers/flagd/pkg"
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -124,4 +125,15 @@ func waitFlush(t *testing.T, e *Engine, since uint64) {
 			t.Fatal("no PROVIDER_CONFIGURATION_CHANGED handled within 10s")
 		}
 	}
+}
+
+// fileProvider is flagd's in-process file provider on path, as the
+// gateway's edge builds it.
+func fileProvider(tb testing.TB, path string) openfeature.FeatureProvider {
+	tb.Helper()
+	p, err := flagd.NewProvider(flagd.WithFileResolver(), flagd.WithOfflineFilePath(path))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }
