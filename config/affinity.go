@@ -20,10 +20,13 @@ type WriteAffinity struct {
 	TTL time.Duration `yaml:"ttl"`
 }
 
-// Intents is where the write-intent ledger lives.
+// Intents is where the write-intent ledger lives. With a PostgreSQL control
+// plane (controlPlane.postgres) the ledger is a table in that database,
+// shared by every replica of the fleet, and DB is not used.
 type Intents struct {
-	// DB is the SQLite file of the ledger; every gateway on one host that
-	// opens the same file shares it. Default "data/ficus-intents.db".
+	// DB is the SQLite file of the ledger when the control plane is
+	// SQLite; every gateway on one host that opens the same file shares
+	// it. Default "data/ficus-intents.db".
 	DB string `yaml:"db"`
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/gateway/intent"
+	"github.com/ficus-gw/ficus/internal/pgdb"
+	"github.com/ficus-gw/ficus/internal/pgtest"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -51,16 +53,44 @@ func post(t *testing.T, r *running, key string) (*http.Response, []byte) {
 
 // Two replicas share one ledger; the canary moves between the attempts and
 // each replica sees it at a different moment: every attempt of a key still
-// goes to one side.
+// goes to one side. On one host they share the SQLite file; in a fleet, the
+// PostgreSQL database.
 func TestAffinityHoldsAcrossReplicasAndCanaryMoves(t *testing.T) {
 	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "intents.db")
+		affinityAcrossReplicas(t, func() intent.Ledger { return openLedger(t, path) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		srv := pgtest.New(t)
+		ctx := context.Background()
+		if err := srv.CreateDB(ctx, "fleet"); err != nil {
+			t.Fatal(err)
+		}
+		affinityAcrossReplicas(t, func() intent.Ledger {
+			pool, err := pgdb.Open(ctx, srv.DSN("fleet"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(pool.Close)
+			l, err := intent.OpenPostgres(ctx, pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
+		})
+	})
+}
+
+func affinityAcrossReplicas(t *testing.T, ledger func() intent.Ledger) {
 	legacy := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(201) })
 	newSide := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(201) })
 	cfg := affinityConfig(t, legacy.URL, newSide.URL)
-	path := filepath.Join(t.TempDir(), "intents.db")
 	da, db := &flipDecider{}, &flipDecider{}
-	a := start(t, cfg, func(o *Options) { o.Intents = openLedger(t, path); o.Decider = da })
-	b := start(t, cfg, func(o *Options) { o.Intents = openLedger(t, path); o.Decider = db })
+	a := start(t, cfg, func(o *Options) { o.Intents = ledger(); o.Decider = da })
+	b := start(t, cfg, func(o *Options) { o.Intents = ledger(); o.Decider = db })
 
 	da.toNew.Store(true) // replica a already sees canary 100, b still 0
 	if res, _ := post(t, a, "k1"); res.StatusCode != 201 || res.Header.Get(HeaderBackend) != "new" {

@@ -127,7 +127,6 @@ func runDemo(ctx context.Context, data string, replicas int, env *environment) e
 			rc.Shadow.DB = filepath.Join(data, fmt.Sprintf("ficus-shadow-%d.db", i+1))
 			rc.Retire.DB = filepath.Join(data, fmt.Sprintf("ficus-retire-%d.db", i+1))
 			rc.Flags.File = cfg.Flags.File // one flag file shared by the fleet
-			rc.Intents.DB = cfg.Intents.DB // one intent ledger: the replicas share this host
 			gateways = append(gateways, rc)
 			if _, err := startGateway(g, rc, env); err != nil {
 				return fmt.Errorf("gateway replica %d: %w", i+1, err)

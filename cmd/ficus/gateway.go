@@ -167,7 +167,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 	if err != nil {
 		return nil, err
 	}
-	ledger, err := openIntents(g, cfg, log)
+	ledger, err := openIntents(g, cfg, cp.pool, log)
 	if err != nil {
 		return nil, err
 	}
@@ -323,12 +323,21 @@ func shadowMappings(cfg *config.Config) (map[string]shadow.Mapping, error) {
 }
 
 // openIntents opens the write-intent ledger when a route has write affinity
-// and keeps it pruned; nil otherwise.
-func openIntents(g *group, cfg *config.Config, log *slog.Logger) (intent.Ledger, error) {
+// and keeps it pruned; nil otherwise. With a PostgreSQL control plane
+// (pool non-nil) the ledger lives in the same database, so every replica of
+// the fleet, on any host, shares it; else it is the SQLite file
+// intents.db, shared by the gateways of one host.
+func openIntents(g *group, cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger) (intent.Ledger, error) {
 	if !cfg.HasWriteAffinity() {
 		return nil, nil
 	}
-	l, err := intent.OpenSQLite(g.ctx, cfg.Intents.DB)
+	var l intent.Ledger
+	var err error
+	if pool != nil {
+		l, err = intent.OpenPostgres(g.ctx, pool)
+	} else {
+		l, err = intent.OpenSQLite(g.ctx, cfg.Intents.DB)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the intent ledger: %w", err)
 	}

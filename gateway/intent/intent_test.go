@@ -3,12 +3,15 @@ package intent_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ficus-gw/ficus/gateway/intent"
+	"github.com/ficus-gw/ficus/internal/pgdb"
+	"github.com/ficus-gw/ficus/internal/pgtest"
 )
 
 // ledgerContract is run against every Ledger implementation.
@@ -177,5 +180,84 @@ func TestClosedLedgerIsUnavailable(t *testing.T) {
 	_ = l.Close()
 	if _, err := l.Acquire(context.Background(), "orders", "k", "new", time.Now()); !errors.Is(err, intent.ErrUnavailable) {
 		t.Fatalf("closed ledger: %v, want ErrUnavailable", err)
+	}
+}
+
+// The fleet's ledger on a real PostgreSQL: the same contract, and two
+// replicas (two pools) racing on one key agree.
+func TestPostgresLedger(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.New(t)
+	ctx := context.Background()
+	n := 0
+	ledgerContract(t, func(t *testing.T) intent.Ledger {
+		n++
+		db := fmt.Sprintf("intents%d", n)
+		if err := srv.CreateDB(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		pool, err := pgdb.Open(ctx, srv.DSN(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		l, err := intent.OpenPostgres(ctx, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	})
+}
+
+func TestPostgresLedgerSharedByTwoReplicas(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.New(t)
+	ctx := context.Background()
+	if err := srv.CreateDB(ctx, "fleet"); err != nil {
+		t.Fatal(err)
+	}
+	open := func() intent.Ledger {
+		pool, err := pgdb.Open(ctx, srv.DSN("fleet"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		l, err := intent.OpenPostgres(ctx, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a, b := open(), open()
+	now := time.Now()
+	var wg sync.WaitGroup
+	sides := make([]string, 20)
+	for i := range sides {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, proposed := a, "new"
+			if i%2 == 1 {
+				l, proposed = b, "legacy"
+			}
+			c, err := l.Acquire(ctx, "orders", "shared", proposed, now)
+			if err != nil {
+				t.Error(err)
+			}
+			sides[i] = c.Side
+		}()
+	}
+	wg.Wait()
+	for _, s := range sides {
+		if s != sides[0] {
+			t.Fatalf("two replicas disagree on one key: %v", sides)
+		}
+	}
+	// The database going away makes the ledger unavailable, not wrong.
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Acquire(ctx, "orders", "k", "new", now); !errors.Is(err, intent.ErrUnavailable) {
+		t.Fatalf("database down: %v, want ErrUnavailable", err)
 	}
 }

@@ -82,7 +82,7 @@ func (s *SQLite) Unsent(ctx context.Context, c Claim, fallback string, now time.
 		if side != c.Side {
 			return nil // moved by another attempt; ours went to the old side and did not arrive
 		}
-		out, err = settleUnsent(ctx, tx, c.ID, attempts, unsent+1, fallback, now)
+		out, err = settleUnsent(ctx, tx, "intents", c.ID, attempts, unsent+1, fallback, now)
 		return err
 	})
 	if err != nil {
@@ -97,20 +97,20 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// settleUnsent applies the ledger's rule once a row is locked: if every
+// settleUnsent applies the ledger's rule, in table, once a row is locked: if every
 // attempt is now proven unsent, the key moves or is released; otherwise the
 // unsent count is recorded and the key stays.
-func settleUnsent(ctx context.Context, tx execer, id string, attempts, unsent int64, fallback string, now time.Time) (Outcome, error) {
+func settleUnsent(ctx context.Context, tx execer, table, id string, attempts, unsent int64, fallback string, now time.Time) (Outcome, error) {
 	switch {
 	case unsent < attempts:
-		_, err := tx.ExecContext(ctx, `UPDATE intents SET unsent = ? WHERE id = ?`, unsent, id)
+		_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET unsent = ? WHERE id = ?`, unsent, id)
 		return Kept, err
 	case fallback == "":
-		_, err := tx.ExecContext(ctx, `DELETE FROM intents WHERE id = ?`, id)
+		_, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE id = ?`, id)
 		return Released, err
 	default:
 		// The attempt about to go to the fallback side is that side's first.
-		_, err := tx.ExecContext(ctx, `UPDATE intents SET side = ?, attempts = 1, unsent = 0, last_seen = ? WHERE id = ?`,
+		_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET side = ?, attempts = 1, unsent = 0, last_seen = ? WHERE id = ?`,
 			fallback, now.UnixMilli(), id)
 		return Moved, err
 	}
