@@ -125,7 +125,8 @@ func runMatrix(t *testing.T, s *stack, customer string, skus []string, n, worker
 				body := orderBody(customer, o.sku, 1)
 				for o.attempts < 400 {
 					o.attempts++
-					a := s.placeOrder(o.key, user, body)
+					// Attempts alternate between the two gateway replicas.
+					a := s.placeOrderVia(o.attempts%2, o.key, user, body)
 					attempts.Add(1)
 					o.final = a
 					if a.status/100 == 2 {

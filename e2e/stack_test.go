@@ -146,7 +146,9 @@ type stack struct {
 	acl, gateway            *proc
 	legacyURL, catalogURL   string
 	ordersURL, aclURL       string
-	publicURL, adminURL     string
+	publicURL, adminURL     string // replica 0's
+	gateways                []*proc
+	publicURLs              []string
 	ordersProxy, aclProxy   *faultproxy.Proxy
 	catalogProxy            *faultproxy.Proxy // between the order service and the catalog
 	token                   string
@@ -199,13 +201,16 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	t.Cleanup(func() { _ = s.aclProxy.Close() })
 
-	pa, ada := freeAddr(t), freeAddr(t)
-	s.publicURL, s.adminURL = "http://"+pa, "http://"+ada
-	affinity := ""
-	if o.affinity {
-		affinity = "\n    affinity: {header: Idempotency-Key, ttl: 48h}"
-	}
-	cfg := fmt.Sprintf(`listen: %s
+	// Two gateway replicas share the control plane (its SQLite file) and
+	// the intent ledger: an operator's change reaches the second one up to
+	// a sync interval later, so for a moment they decide differently.
+	for i := range 2 {
+		pa, ada := freeAddr(t), freeAddr(t)
+		affinity := ""
+		if o.affinity {
+			affinity = "\n    affinity: {header: Idempotency-Key, ttl: 48h}"
+		}
+		cfg := fmt.Sprintf(`listen: %s
 admin:
   listen: %s
   auditDB: %s
@@ -235,15 +240,22 @@ routes:
 shadow: {db: %s}
 retire: {db: %s}
 intents: {db: %s}
-`, pa, ada, filepath.Join(dir, "audit.db"), adminToken, s.legacyURL, s.catalogURL, s.ordersProxy.URL(), s.aclProxy.URL(),
-		affinity, filepath.Join(dir, "shadow.db"), filepath.Join(dir, "retire.db"), filepath.Join(dir, "intents.db"))
-	cfgPath := filepath.Join(dir, "ficus.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+`, pa, ada, filepath.Join(dir, "controlplane.db"), adminToken, s.legacyURL, s.catalogURL, s.ordersProxy.URL(), s.aclProxy.URL(),
+			affinity, filepath.Join(dir, fmt.Sprintf("shadow-%d.db", i)), filepath.Join(dir, fmt.Sprintf("retire-%d.db", i)),
+			filepath.Join(dir, "intents.db"))
+		cfgPath := filepath.Join(dir, fmt.Sprintf("ficus-%d.yaml", i))
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		gw := newProc(fmt.Sprintf("gateway-%d", i), "http://"+ada+"/readyz", "gateway", "--config", cfgPath)
+		gw.start()
+		t.Cleanup(gw.stop)
+		s.gateways = append(s.gateways, gw)
+		s.publicURLs = append(s.publicURLs, "http://"+pa)
+		if i == 0 {
+			s.gateway, s.publicURL, s.adminURL = gw, "http://"+pa, "http://"+ada
+		}
 	}
-	s.gateway = newProc("gateway", s.adminURL+"/readyz", "gateway", "--config", cfgPath)
-	s.gateway.start()
-	t.Cleanup(s.gateway.stop)
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, p := range []*proc{s.gateway, s.orders, s.acl} {
@@ -279,9 +291,14 @@ type answer struct {
 	err      error
 }
 
-// placeOrder sends one attempt of an order through the gateway.
+// placeOrder sends one attempt of an order through gateway replica 0.
 func (s *stack) placeOrder(key, user string, body []byte) answer {
-	req, err := http.NewRequest(http.MethodPost, s.publicURL+"/api/v1/orders", bytes.NewReader(body))
+	return s.placeOrderVia(0, key, user, body)
+}
+
+// placeOrderVia sends one attempt of an order through gateway replica i.
+func (s *stack) placeOrderVia(i int, key, user string, body []byte) answer {
+	req, err := http.NewRequest(http.MethodPost, s.publicURLs[i]+"/api/v1/orders", bytes.NewReader(body))
 	if err != nil {
 		return answer{err: err}
 	}
