@@ -11,7 +11,6 @@ import (
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/gateway/intent"
-	"github.com/ficus-gw/ficus/internal/pgdb"
 	"github.com/ficus-gw/ficus/internal/pgtest"
 	"github.com/gofiber/fiber/v2"
 )
@@ -65,17 +64,8 @@ func TestAffinityHoldsAcrossReplicasAndCanaryMoves(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		srv := pgtest.New(t)
-		ctx := context.Background()
-		if err := srv.CreateDB(ctx, "fleet"); err != nil {
-			t.Fatal(err)
-		}
 		affinityAcrossReplicas(t, func() intent.Ledger {
-			pool, err := pgdb.Open(ctx, srv.DSN("fleet"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(pool.Close)
-			l, err := intent.OpenPostgres(ctx, pool)
+			l, err := intent.OpenPostgres(context.Background(), srv.Pool(t, "fleet"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/gateway/intent"
-	"github.com/ficus-gw/ficus/internal/pgdb"
 	"github.com/ficus-gw/ficus/internal/pgtest"
 )
 
@@ -192,16 +191,7 @@ func TestPostgresLedger(t *testing.T) {
 	n := 0
 	ledgerContract(t, func(t *testing.T) intent.Ledger {
 		n++
-		db := fmt.Sprintf("intents%d", n)
-		if err := srv.CreateDB(ctx, db); err != nil {
-			t.Fatal(err)
-		}
-		pool, err := pgdb.Open(ctx, srv.DSN(db))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		l, err := intent.OpenPostgres(ctx, pool)
+		l, err := intent.OpenPostgres(ctx, srv.Pool(t, fmt.Sprintf("intents%d", n)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,16 +203,8 @@ func TestPostgresLedgerSharedByTwoReplicas(t *testing.T) {
 	t.Parallel()
 	srv := pgtest.New(t)
 	ctx := context.Background()
-	if err := srv.CreateDB(ctx, "fleet"); err != nil {
-		t.Fatal(err)
-	}
 	open := func() intent.Ledger {
-		pool, err := pgdb.Open(ctx, srv.DSN("fleet"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		l, err := intent.OpenPostgres(ctx, pool)
+		l, err := intent.OpenPostgres(ctx, srv.Pool(t, "fleet"))
 		if err != nil {
 			t.Fatal(err)
 		}

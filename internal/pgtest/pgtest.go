@@ -18,7 +18,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ficus-gw/ficus/internal/pgdb"
 )
 
 // ErrNoBinaries means no PostgreSQL server binaries were found.
@@ -220,4 +225,23 @@ func New(t T) *Server {
 		}
 	})
 	return s
+}
+
+// Pool opens a pool on database db (created first unless it is
+// "postgres") for one test and closes it at cleanup; every failure fails t.
+func (s *Server) Pool(t T, db string) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if db != "postgres" {
+		if err := s.CreateDB(ctx, db); err != nil && !strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("%v", err)
+		}
+	}
+	pool, err := pgdb.Open(ctx, s.DSN(db))
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
