@@ -90,10 +90,11 @@ func TestFaults(t *testing.T) {
 	if body, err := get(p, 2*time.Second); err != nil || body != "hello" {
 		t.Fatalf("after refuse: %q %v", body, err)
 	}
-	// Reset, reset-after-send and the black hole each hit one connection;
-	// refused connections never reach the proxy.
-	if p.Hits() != 3 {
-		t.Fatalf("hits = %d, want 3", p.Hits())
+	// Reset, reset-after-send and the black hole each hit at least one
+	// connection (a client may open another after a reset); refused
+	// connections never reach the proxy.
+	if p.Hits() < 3 {
+		t.Fatalf("hits = %d, want at least 3", p.Hits())
 	}
 }
 
