@@ -42,6 +42,12 @@ type ControlPlanePostgres struct {
 	DSN string `yaml:"dsn"`
 	// DSNEnv names an environment variable holding the DSN.
 	DSNEnv string `yaml:"dsnEnv"`
+	// Cache is a file where the replica keeps a copy of the last state it
+	// applied, so that a replica (re)started while PostgreSQL is
+	// unreachable routes on that state instead of refusing to start.
+	// Default "data/ficus-controlplane-cache.json"; give each replica on a
+	// host its own.
+	Cache string `yaml:"cache"`
 }
 
 // Enabled reports whether PostgreSQL is configured.
@@ -63,6 +69,9 @@ func (c *Config) applyControlPlaneDefaults() {
 	}
 	if cp.SyncInterval == 0 {
 		cp.SyncInterval = time.Second
+	}
+	if cp.Postgres.Enabled() && cp.Postgres.Cache == "" {
+		cp.Postgres.Cache = "data/ficus-controlplane-cache.json"
 	}
 }
 

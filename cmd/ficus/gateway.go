@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -145,6 +146,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 		Store:        cp.store,
 		StoreName:    cp.name,
 		SyncInterval: cfg.ControlPlane.SyncInterval,
+		StateCache:   cfg.ControlPlane.Postgres.Cache,
 		Registry:     reg,
 		Leader:       cp.leader,
 		Flags:        flagsStatus(cfg, flagFile),
@@ -269,11 +271,22 @@ func openControlPlane(g *group, cfg *config.Config, reg *prometheus.Registry, lo
 			return nil, fmt.Errorf("controlPlane.postgres.dsnEnv: the environment variable %s is unset or empty", pg.DSNEnv)
 		}
 		pool, err := pgdb.Open(ctx, dsn)
+		unreachable := false
 		if err != nil {
-			return nil, fmt.Errorf("opening the control plane: %w", err)
+			// Static stability across a restart: with a copy of the last
+			// state this replica applied, it starts and routes on that
+			// state, and joins the fleet's state when PostgreSQL answers.
+			if errors.Is(err, pgdb.ErrMalformedDSN) || !controlplane.HasCache(pg.Cache) {
+				return nil, fmt.Errorf("opening the control plane: %w", err)
+			}
+			log.Warn("PostgreSQL unreachable at start; starting on the cached state", "cache", pg.Cache, "err", err)
+			if pool, err = pgdb.OpenLazy(dsn); err != nil {
+				return nil, fmt.Errorf("opening the control plane: %w", err)
+			}
+			unreachable = true
 		}
 		g.Defer(pool.Close) // deferred first, so closed last
-		store, err := controlplane.OpenPostgres(ctx, controlplane.PostgresOptions{Pool: pool, Logger: log})
+		store, err := controlplane.OpenPostgres(ctx, controlplane.PostgresOptions{Pool: pool, Logger: log, StartUnreachable: unreachable})
 		if err != nil {
 			return nil, err
 		}
@@ -334,7 +347,10 @@ func openIntents(g *group, cfg *config.Config, pool *pgxpool.Pool, log *slog.Log
 	var l intent.Ledger
 	var err error
 	if pool != nil {
-		l, err = intent.OpenPostgres(g.ctx, pool)
+		// Lazy: the table is created on first use, so a replica that starts
+		// while PostgreSQL is down (on its cached state) still starts; its
+		// keyed writes get a retryable 503 until the database answers.
+		l, err = intent.OpenPostgresLazy(pool)
 	} else {
 		l, err = intent.OpenSQLite(g.ctx, cfg.Intents.DB)
 	}

@@ -84,6 +84,11 @@ type Options struct {
 	StoreName string
 	// SyncInterval is the safety-net version check (default 1 s).
 	SyncInterval time.Duration
+	// StateCache is a file keeping a copy of the last state applied, so
+	// that Restore can start this replica while the store is unreachable
+	// (controlplane.SyncOptions.Cache). Empty: no copy; a replica then
+	// cannot start without the store.
+	StateCache string
 	// Registry gets the ficus_controlplane_* sync metrics. Nil: none.
 	Registry prometheus.Registerer
 	// Leader says whether this replica leads the fleet; shown in the
@@ -159,7 +164,7 @@ func New(opts Options) (*API, error) {
 	var err error
 	a.syncer, err = controlplane.NewSyncer(controlplane.SyncOptions{
 		Store: a.store, Apply: a.applySnapshot, Interval: opts.SyncInterval,
-		Registry: opts.Registry, Logger: a.log, Now: opts.Now,
+		Registry: opts.Registry, Logger: a.log, Now: opts.Now, Cache: opts.StateCache,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin: control plane metrics: %w", err)
@@ -692,10 +697,19 @@ func (a *API) applySnapshot(snap controlplane.Snapshot) {
 }
 
 // Restore reads the control plane and makes its state live; call it once
-// before serving. It fails when the control plane cannot be read.
+// before serving. When the control plane cannot be read it falls back to
+// the cached copy of the last state this replica applied (SyncOptions.Cache)
+// and fails only when there is none: a replica never starts on the
+// configuration's values while the fleet routes on another state.
 func (a *API) Restore(ctx context.Context) error {
 	if err := a.syncer.Sync(ctx); err != nil {
-		return fmt.Errorf("reading the control plane (%s): %w", a.storeName, err)
+		snap, at, cerr := a.syncer.RestoreCache()
+		if cerr != nil {
+			return fmt.Errorf("reading the control plane (%s): %w (and %w)", a.storeName, err, cerr)
+		}
+		a.log.Warn("control plane unreachable at start; routing on the cached copy of the last known state until it answers",
+			"store", a.storeName, "state_version", snap.Version, "saved_at", at.Format(time.RFC3339), "err", err)
+		return nil
 	}
 	snap, _ := a.syncer.Current()
 	a.log.Info("route state restored from the control plane", "store", a.storeName, "state_version", snap.Version, "routes_with_state", len(snap.Routes))

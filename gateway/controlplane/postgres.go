@@ -27,6 +27,12 @@ type PostgresOptions struct {
 	Logger *slog.Logger
 	// Now stamps changes. Default time.Now.
 	Now func() time.Time
+	// StartUnreachable opens the store although the database does not
+	// answer (a replica starting on its cached state): the tables are
+	// assumed to exist from an earlier start, calls fail with
+	// ErrUnavailable until the database answers, and the listener
+	// reconnects as after any outage.
+	StartUnreachable bool
 }
 
 // OpenPostgres creates the control plane's tables when missing (safe when
@@ -44,7 +50,10 @@ func OpenPostgres(ctx context.Context, o PostgresOptions) (Store, error) {
 		o.Now = time.Now
 	}
 	if err := migratePostgres(ctx, o.Pool); err != nil {
-		return nil, fmt.Errorf("control plane: %w", err)
+		if !o.StartUnreachable {
+			return nil, fmt.Errorf("control plane: %w", err)
+		}
+		o.Logger.Warn("control plane tables not checked: PostgreSQL unreachable", "err", err)
 	}
 	db := stdlib.OpenDBFromPool(o.Pool)
 	lctx, cancel := context.WithCancel(context.Background())

@@ -2,8 +2,12 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -35,6 +39,10 @@ type SyncOptions struct {
 	Logger   *slog.Logger
 	// Now stamps the last-sync metric. Default time.Now.
 	Now func() time.Time
+	// Cache, when set, is a file that keeps a copy of every snapshot read
+	// from the store, so that a replica started while the store is
+	// unreachable can route on its last known state (RestoreCache).
+	Cache string
 }
 
 // Syncer keeps the live state equal to the control plane's: it applies
@@ -131,7 +139,90 @@ func (s *Syncer) sync(ctx context.Context) error {
 	}
 	s.current, s.synced = snap, true
 	s.version.Set(float64(snap.Version))
+	if s.o.Cache != "" {
+		if err := writeCache(s.o.Cache, snap, s.o.Now()); err != nil {
+			// Routing is unaffected; only a restart during an outage would be.
+			s.o.Logger.Warn("could not keep a copy of the control plane state", "cache", s.o.Cache, "err", err)
+		}
+	}
 	return nil
+}
+
+// cacheFile is the on-disk copy of the last snapshot read from the store.
+type cacheFile struct {
+	SavedAt  time.Time `json:"savedAt"`
+	Snapshot Snapshot  `json:"snapshot"`
+}
+
+// writeCache replaces path atomically (a temporary file renamed over it),
+// so a crash never leaves half a state behind.
+func writeCache(path string, snap Snapshot, now time.Time) error {
+	b, err := json.Marshal(cacheFile{SavedAt: now.UTC(), Snapshot: snap})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename there is nothing left to remove
+	if _, err := tmp.Write(b); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ErrNoCache: no usable copy of an earlier state exists.
+var ErrNoCache = errors.New("no cached control plane state")
+
+// HasCache reports whether path holds a readable copy of an earlier state.
+func HasCache(path string) bool {
+	_, _, err := readCache(path)
+	return err == nil
+}
+
+func readCache(path string) (Snapshot, time.Time, error) {
+	if path == "" {
+		return Snapshot{}, time.Time{}, ErrNoCache
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Snapshot{}, time.Time{}, fmt.Errorf("%w: %w", ErrNoCache, err)
+	}
+	var c cacheFile
+	if err := json.Unmarshal(b, &c); err != nil || c.Snapshot.Routes == nil {
+		return Snapshot{}, time.Time{}, fmt.Errorf("%w: %s is not a state copy", ErrNoCache, path)
+	}
+	return c.Snapshot, c.SavedAt, nil
+}
+
+// RestoreCache makes the cached copy of the last state live, for a replica
+// that starts while the store is unreachable: it routes as the fleet did
+// when the copy was saved, never on the configuration's values. The next
+// successful Sync replaces it with the store's state, whatever its version.
+func (s *Syncer) RestoreCache() (Snapshot, time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap, at, err := readCache(s.o.Cache)
+	if err != nil {
+		return Snapshot{}, time.Time{}, err
+	}
+	s.o.Apply(snap)
+	s.current = snap // synced stays false: the store's first answer wins
+	s.version.Set(float64(snap.Version))
+	s.conn.Set(0)
+	return snap, at, nil
 }
 
 // Current returns the snapshot that is live and whether one was ever

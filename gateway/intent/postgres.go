@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,7 +17,8 @@ import (
 // keys in the same table, so a retry that reaches another replica still goes
 // where its first attempt went.
 type Postgres struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	ready atomic.Bool // the table is known to exist
 }
 
 var _ Ledger = (*Postgres)(nil)
@@ -42,10 +44,33 @@ const lockIntentsSchema int64 = 0x6669637573_03
 // OpenPostgres creates the ledger's table in pool's database when missing.
 // The pool stays the caller's: Close does not close it.
 func OpenPostgres(ctx context.Context, pool *pgxpool.Pool) (*Postgres, error) {
+	p, err := OpenPostgresLazy(pool)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.ensure(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// OpenPostgresLazy is OpenPostgres for a database that may not answer yet
+// (a replica starting on its cached state): the table is created on first
+// use, and until the database answers every call fails with
+// ErrUnavailable.
+func OpenPostgresLazy(pool *pgxpool.Pool) (*Postgres, error) {
 	if pool == nil {
 		return nil, errors.New("intent ledger: a PostgreSQL pool is required")
 	}
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	return &Postgres{pool: pool}, nil
+}
+
+// ensure creates the table once.
+func (p *Postgres) ensure(ctx context.Context) error {
+	if p.ready.Load() {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockIntentsSchema); err != nil {
 			return err
 		}
@@ -53,9 +78,10 @@ func OpenPostgres(ctx context.Context, pool *pgxpool.Pool) (*Postgres, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("intent ledger: creating its table: %w", err)
+		return unavailable(fmt.Errorf("creating its table: %w", err))
 	}
-	return &Postgres{pool: pool}, nil
+	p.ready.Store(true)
+	return nil
 }
 
 // Close implements Ledger; the pool belongs to the caller.
@@ -63,6 +89,9 @@ func (p *Postgres) Close() error { return nil }
 
 // Acquire implements Ledger.
 func (p *Postgres) Acquire(ctx context.Context, route, key, proposed string, now time.Time) (Claim, error) {
+	if err := p.ensure(ctx); err != nil {
+		return Claim{}, err
+	}
 	c := Claim{ID: KeyID(route, key)}
 	err := p.pool.QueryRow(ctx, `INSERT INTO ficus_intents (id, route, side, attempts, first_seen, last_seen)
 		VALUES ($1, $2, $3, 1, $4, $4)
@@ -77,6 +106,9 @@ func (p *Postgres) Acquire(ctx context.Context, route, key, proposed string, now
 
 // Unsent implements Ledger.
 func (p *Postgres) Unsent(ctx context.Context, c Claim, fallback string, now time.Time) (Outcome, error) {
+	if err := p.ensure(ctx); err != nil {
+		return Kept, err
+	}
 	out := Kept
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		var side string
@@ -102,6 +134,9 @@ func (p *Postgres) Unsent(ctx context.Context, c Claim, fallback string, now tim
 
 // Prune implements Ledger.
 func (p *Postgres) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	if err := p.ensure(ctx); err != nil {
+		return 0, err
+	}
 	tag, err := p.pool.Exec(ctx, `DELETE FROM ficus_intents WHERE first_seen < $1`, cutoff.UnixMilli())
 	if err != nil {
 		return 0, unavailable(fmt.Errorf("pruning write intents: %w", err))

@@ -18,22 +18,11 @@ import (
 // database that goes away later fails calls quickly instead of hanging
 // them. Close the pool when done.
 func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
+	pool, err := OpenLazy(dsn)
 	if err != nil {
-		// The DSN may hold a password: never echo it.
-		return nil, errMalformedDSN
+		return nil, err
 	}
-	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
-		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	}
-	if cfg.MaxConns < 8 {
-		cfg.MaxConns = 8
-	}
-	cfg.HealthCheckPeriod = 5 * time.Second
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("opening the PostgreSQL pool: %w", err)
-	}
+	cfg := pool.Config()
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connecting to PostgreSQL at %s:%d (database %s): %w",
@@ -42,6 +31,29 @@ func Open(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// errMalformedDSN replaces pgx's parse error, which may quote the DSN
+// OpenLazy is Open without the check: the pool connects when first used,
+// so it can be made while the server is down (a replica starting on its
+// cached state).
+func OpenLazy(dsn string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// The DSN may hold a password: never echo it.
+		return nil, ErrMalformedDSN
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.MaxConns < 8 {
+		cfg.MaxConns = 8
+	}
+	cfg.HealthCheckPeriod = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening the PostgreSQL pool: %w", err)
+	}
+	return pool, nil
+}
+
+// ErrMalformedDSN replaces pgx's parse error, which may quote the DSN
 // (and its password).
-var errMalformedDSN = errors.New("parsing the PostgreSQL DSN: malformed (want postgres://user:password@host:port/db?sslmode=... or key=value pairs)")
+var ErrMalformedDSN = errors.New("parsing the PostgreSQL DSN: malformed (want postgres://user:password@host:port/db?sslmode=... or key=value pairs)")
