@@ -162,8 +162,9 @@ type Upstream struct {
 type Breaker struct {
 	// Disabled turns the breaker off for this upstream. Default false.
 	Disabled bool `yaml:"disabled"`
-	// Window is the rolling window over which failures are counted.
-	// Default 10s.
+	// Window is the rolling window over which failures are counted. It
+	// must be at least the upstream's timeout and every route timeout on
+	// this upstream. Default: 10s, or the upstream's timeout if longer.
 	Window time.Duration `yaml:"window"`
 	// MinRequests in the window before the breaker may trip. Default 10.
 	MinRequests uint32 `yaml:"minRequests"`

@@ -182,3 +182,36 @@ routes:
 		}
 	}
 }
+
+func TestBreakerWindowMustSeeItsTimeouts(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte(`
+upstreams:
+  legacy: {url: 'http://127.0.0.1:8081', timeout: 20s, breaker: {window: 10s}}
+  defaulted: {url: 'http://127.0.0.1:8084', timeout: 20s}
+  slow: {url: 'http://127.0.0.1:8082', timeout: 1s, breaker: {window: 5s}}
+  off: {url: 'http://127.0.0.1:8083', timeout: 30s, breaker: {disabled: true, window: 1s}}
+routes:
+  - {name: a, path: /a, legacy: slow, timeout: 8s}
+  - {name: b, path: /b, legacy: off, timeout: 60s}
+`))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want a ValidationError", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"upstreams.legacy.breaker.window", "upstreams.legacy.timeout", "routes[0].timeout", "upstreams.slow.breaker.window"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not name %s:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "upstreams.off") || strings.Contains(msg, "routes[1]") {
+		t.Errorf("a disabled breaker has no window to check:\n%s", msg)
+	}
+	if strings.Contains(msg, "upstreams.defaulted") {
+		t.Errorf("the default window must follow a long timeout:\n%s", msg)
+	}
+	if len(ve.Problems) != 2 {
+		t.Errorf("%d problems, want 2:\n%s", len(ve.Problems), msg)
+	}
+}

@@ -45,7 +45,8 @@ func (c *Config) ApplyDefaults() {
 		defInt(&u.MaxConns, 512)
 		defDur(&u.MaxIdleConnDuration, 30*time.Second)
 		b := &u.Breaker
-		defDur(&b.Window, 10*time.Second)
+		// A window shorter than the timeout cannot see its timeouts.
+		defDur(&b.Window, max(10*time.Second, u.Timeout))
 		if b.MinRequests == 0 {
 			b.MinRequests = 10
 		}
@@ -246,7 +247,11 @@ func (c *Config) Validate() error {
 		if b := u.Breaker; b.FailureRatio <= 0 || b.FailureRatio > 1 {
 			add(p+".breaker.failureRatio", b.FailureRatio, "must be in (0, 1]")
 		}
+		if b := u.Breaker; !b.Disabled && b.Window < u.Timeout {
+			add(p+".breaker.window", b.Window, "must be at least %s.timeout (%s): a window shorter than one request's timeout cannot see the timeouts it should count", p, u.Timeout)
+		}
 	}
+	c.validateBreakerWindows(add)
 	switch c.Retire.Caller {
 	case "header", "user-agent", "ip":
 	default:
@@ -283,6 +288,28 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return &ValidationError{Problems: ps}
+}
+
+// validateBreakerWindows refuses a route timeout longer than the breaker
+// window of an upstream the route calls: that window cannot see the route's
+// timeouts as one ratio (issue 15).
+func (c *Config) validateBreakerWindows(add func(string, any, string, ...any)) {
+	check := func(p string, r Route) {
+		if r.Timeout <= 0 {
+			return
+		}
+		for _, name := range []string{r.Legacy, r.New} {
+			u, ok := c.Upstreams[name]
+			if name == "" || !ok || u.Breaker.Disabled || u.Breaker.Window >= r.Timeout {
+				continue
+			}
+			add(p+".timeout", r.Timeout, "is longer than upstreams.%s.breaker.window (%s): raise the window to at least the timeout", name, u.Breaker.Window)
+		}
+	}
+	for i, r := range c.Routes {
+		check(fmt.Sprintf("routes[%d]", i), r)
+	}
+	check("defaultRoute", c.DefaultRoute)
 }
 
 func (c *Config) validateRoute(p string, r Route, add func(string, any, string, ...any)) {

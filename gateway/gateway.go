@@ -236,8 +236,15 @@ func (g *Gateway) buildUpstreams(reg *prometheus.Registry) error {
 		if g.dial != nil {
 			dial = func(addr string) (net.Conn, error) { return g.dial(name, addr) }
 		}
+		var longest time.Duration // the longest route timeout on this upstream
+		for _, r := range append(slices.Clip(g.cfg.Routes), g.cfg.DefaultRoute) {
+			if r.Legacy == name || r.New == name {
+				longest = max(longest, r.Timeout)
+			}
+		}
 		up, err := proxy.NewUpstream(name, u, proxy.Options{
 			Dial:            dial,
+			LongestTimeout:  longest,
 			MaxBufferedBody: g.cfg.Limits.StreamResponseThresholdBytes,
 			OnStateChange: func(name string, from, to gobreaker.State) {
 				lvl := slog.LevelWarn

@@ -124,6 +124,11 @@ type Options struct {
 	// MaxBufferedBody caps a response read whole (Do with stream false);
 	// a larger one fails with fasthttp.ErrBodyTooLarge. Zero: no cap.
 	MaxBufferedBody int
+	// LongestTimeout is the longest timeout any caller passes to Exchange
+	// (a route may run longer than the upstream's own timeout). The
+	// breaker's window is stretched by it so that a request that times out
+	// is always counted (see newBreaker). Zero: the upstream's timeout.
+	LongestTimeout time.Duration
 }
 
 // NewUpstream builds the client of one upstream. The client never retries
@@ -187,20 +192,36 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		},
 	}
 	if !u.Breaker.Disabled {
-		up.breaker = newBreaker(name, u.Breaker, opts.OnStateChange)
+		longest := max(opts.LongestTimeout, u.Timeout)
+		if u.DialTimeout > 0 {
+			longest += u.DialTimeout // a dial runs before the request's own deadline starts to matter
+		}
+		up.breaker = newBreaker(name, u.Breaker, longest, opts.OnStateChange)
 	}
 	return up, nil
 }
 
-func newBreaker(name string, b config.Breaker, onChange func(string, gobreaker.State, gobreaker.State)) *gobreaker.CircuitBreaker[struct{}] {
-	bucket := b.Window / 10
-	if bucket < time.Millisecond {
-		bucket = 0 // window too short to split: a fixed window
-	}
+// newBreaker builds the breaker of one upstream. longest bounds how long
+// one exchange can take.
+//
+// gobreaker files an outcome under the bucket where the request *started*
+// and drops it when that bucket has left the rolling window by the time the
+// request ends. A window no longer than the timeout therefore never counted
+// a timeout (issue 15: 10 s window, 10 s timeout, 8 timeouts in a row, the
+// breaker stayed closed). The breaker's internal window is the configured
+// one plus longest and one bucket, so every exchange that ends, however
+// slowly, lands in a bucket still counted: timeouts always count. The
+// price is that an outcome stays counted up to longest after the
+// configured window; for ratios over seconds that is immaterial.
+//
+// The window is always split into buckets: a fixed window (no buckets)
+// would drop outcomes the same way at every window reset.
+func newBreaker(name string, b config.Breaker, longest time.Duration, onChange func(string, gobreaker.State, gobreaker.State)) *gobreaker.CircuitBreaker[struct{}] {
+	bucket := max(b.Window/10, time.Millisecond)
 	st := gobreaker.Settings{
 		Name:         name,
 		MaxRequests:  b.HalfOpenProbes,
-		Interval:     b.Window,
+		Interval:     b.Window + longest + bucket,
 		BucketPeriod: bucket,
 		Timeout:      b.OpenFor,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
