@@ -234,7 +234,8 @@ type Route struct {
 	// Path is an exact path ("/shop/catalog.do") or a prefix ending in
 	// "/*" ("/api/v1/products/*" matches "/api/v1/products" and below).
 	Path string `yaml:"path"`
-	// Methods the route accepts; others get 405. Empty means every method.
+	// Methods the route accepts; others get 405. Empty means every method
+	// except TRACE and CONNECT, which a route must list to accept.
 	Methods []string `yaml:"methods"`
 	// Legacy is the upstream serving the legacy side. Default "legacy".
 	Legacy string `yaml:"legacy"`

@@ -155,7 +155,7 @@ func (e *ValidationError) Error() string {
 
 var (
 	routeName   = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
-	knownMethod = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
+	knownMethod = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true, "TRACE": true, "CONNECT": true}
 	knownKinds  = map[string]bool{"legacy": true, "new": true, "acl": true}
 	knownScopes = map[string]bool{"read": true, "write": true}
 )

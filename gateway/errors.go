@@ -50,6 +50,8 @@ var (
 	errBadPath          = &Error{Status: 400, Code: CodeBadRequest, Message: "the request path is malformed"}
 	errAmbiguousFraming = &Error{Status: 400, Code: CodeBadRequest, Message: "Content-Length and Transfer-Encoding must not be combined"}
 	errMissingHost      = &Error{Status: 400, Code: CodeBadRequest, Message: "the Host header is required"}
+	errBareLFResp       = &Error{Status: 400, Code: CodeBadRequest, Message: "request lines must end with CRLF, not a bare LF"}
+	errBadHeaderName    = &Error{Status: 400, Code: CodeBadRequest, Message: "a header field name is malformed (spaces, folded lines)"}
 	errUpstreamTO       = &Error{Status: 504, Code: CodeUpstreamTimeout, Message: "the backend did not answer in time"}
 	errUpstreamUnr      = &Error{Status: 502, Code: CodeUpstreamUnreach, Message: "the backend could not be reached"}
 	errUpstreamReset    = &Error{Status: 502, Code: CodeUpstreamReset, Message: "the backend closed the connection"}
@@ -101,7 +103,8 @@ func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
 	rid := c.Response().Header.Peek(apierr.RequestIDHeader)
 	if len(rid) == 0 {
 		var buf [requestIDMax]byte
-		rid = g.ids.requestID(c, buf[:0])
+		_, trusted := g.peer(c)
+		rid = g.ids.requestID(c, buf[:0], trusted)
 		c.Response().Header.SetBytesV(apierr.RequestIDHeader, rid)
 		rid = c.Response().Header.Peek(apierr.RequestIDHeader)
 	}

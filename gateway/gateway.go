@@ -334,7 +334,7 @@ func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
 	}
 	pubErr := make(chan error, 1)
 	admErr := make(chan error, 1)
-	go func() { pubErr <- g.app.Listener(public) }()
+	go func() { pubErr <- g.app.Listener(headListener{Listener: public, g: g}) }()
 	go func() { admErr <- g.adminApp.Listener(admin) }()
 
 	var failed error

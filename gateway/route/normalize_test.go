@@ -128,3 +128,26 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 	})
 }
+
+func TestMatchKeyDropsPathParameters(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, want string }{
+		{"/shop/placeOrder.do", "/shop/placeOrder.do"},
+		{"/shop/placeOrder.do;jsessionid=ABC", "/shop/placeOrder.do"},
+		{"/shop;v=1/catalog.do", "/shop/catalog.do"},
+		{"/shop/admin;x=1/faults;y", "/shop/admin/faults"},
+		{"/shop/;x/admin", "/shop/admin"},
+		{"/shop/admin;x/", "/shop/admin/"},
+		{"/;x", "/"},
+		{"/shop/a%3Bb", "/shop/a%3Bb"},
+	}
+	for _, tc := range cases {
+		norm, err := Normalize(nil, []byte(tc.in))
+		if err != nil {
+			t.Fatalf("Normalize(%q): %v", tc.in, err)
+		}
+		if got := string(MatchKey(nil, norm)); got != tc.want {
+			t.Errorf("MatchKey(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
