@@ -279,6 +279,23 @@ type Route struct {
 	// Rollout is the autopilot's plan for this route (and its cohort). Nil
 	// (the default): the route moves only when an operator moves it.
 	Rollout *Rollout `yaml:"rollout"`
+	// Deny fences the route: every request to it is answered by the
+	// gateway with this structured error and never reaches an upstream
+	// (legacy admin pages, internal endpoints). Nil (the default): served.
+	Deny *Deny `yaml:"deny"`
+}
+
+// Deny is the answer of a fenced route.
+type Deny struct {
+	// Status is the HTTP status, 400-599. Default 404 (an operator fence
+	// usually should not confirm that something is there).
+	Status int `yaml:"status"`
+	// Code is the machine-readable code, [A-Z0-9_]{1,64}. Default
+	// NOT_FOUND for 404, FORBIDDEN otherwise.
+	Code string `yaml:"code"`
+	// Message is the human text. Default "no such endpoint" for 404,
+	// "this endpoint is not available through the gateway" otherwise.
+	Message string `yaml:"message"`
 }
 
 // Shadow configures one route's shadow traffic: a copy of sampled requests

@@ -215,3 +215,34 @@ routes:
 		t.Errorf("%d problems, want 2:\n%s", len(ve.Problems), msg)
 	}
 }
+
+func TestDenyRoutes(t *testing.T) {
+	t.Parallel()
+	c, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fenced bool
+	for _, r := range c.Routes {
+		if r.Path == "/shop/admin/*" && r.Deny != nil && r.Deny.Status == 404 {
+			fenced = true
+		}
+	}
+	if !fenced {
+		t.Fatal("the demo must fence the legacy's /shop/admin/* (its fault-injection API)")
+	}
+	d, err := Parse([]byte("upstreams: {legacy: {url: 'http://127.0.0.1:8081'}}\nroutes: [{name: a, path: /a/*, deny: {}}, {name: b, path: /b, deny: {status: 403}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := d.Routes[0].Deny, d.Routes[1].Deny; a.Status != 404 || a.Code != "NOT_FOUND" || a.Message == "" || b.Code != "FORBIDDEN" || b.Message == "" {
+		t.Fatalf("deny defaults: %+v %+v", a, b)
+	}
+	_, err = Parse([]byte("upstreams: {legacy: {url: 'http://127.0.0.1:8081'}, n: {url: 'http://127.0.0.1:8082'}}\n" +
+		"routes: [{name: a, path: /a, deny: {status: 302, code: 'bad code'}, new: n}]\n"))
+	for _, want := range []string{"routes[0].deny.status", "routes[0].deny.code", "routes[0].deny:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}

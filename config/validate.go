@@ -93,6 +93,23 @@ func (r *Route) applyDefaults() {
 		r.Methods[i] = strings.ToUpper(m)
 	}
 	r.Rollout.applyDefaults()
+	if d := r.Deny; d != nil {
+		if d.Status == 0 {
+			d.Status = 404
+		}
+		if d.Code == "" {
+			d.Code = "FORBIDDEN"
+			if d.Status == 404 {
+				d.Code = "NOT_FOUND"
+			}
+		}
+		if d.Message == "" {
+			d.Message = "this endpoint is not available through the gateway"
+			if d.Status == 404 {
+				d.Message = "no such endpoint"
+			}
+		}
+	}
 	if r.RateLimit.RPS > 0 && r.RateLimit.Burst == 0 {
 		r.RateLimit.Burst = max(1, int(r.RateLimit.RPS))
 	}
@@ -155,6 +172,7 @@ func (e *ValidationError) Error() string {
 
 var (
 	routeName   = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+	errorCode   = regexp.MustCompile(`^[A-Z0-9_]{1,64}$`)
 	knownMethod = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true, "TRACE": true, "CONNECT": true}
 	knownKinds  = map[string]bool{"legacy": true, "new": true, "acl": true}
 	knownScopes = map[string]bool{"read": true, "write": true}
@@ -362,6 +380,17 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 	validateAffinity(p, r, add)
 	if r.Rollout != nil {
 		c.validateRollout(p+".rollout", r, add)
+	}
+	if d := r.Deny; d != nil {
+		if d.Status < 400 || d.Status > 599 {
+			add(p+".deny.status", d.Status, "must be an error status, 400-599")
+		}
+		if !errorCode.MatchString(d.Code) {
+			add(p+".deny.code", d.Code, "must match [A-Z0-9_]{1,64}, e.g. FORBIDDEN")
+		}
+		if r.New != "" || r.Shadow != nil {
+			add(p+".deny", "(set)", "a denied route sends nothing upstream: drop new and shadow")
+		}
 	}
 }
 

@@ -130,6 +130,7 @@ type routeState struct {
 	stream    bool // !bufferResponses: upstream bodies may stream
 	limiter   *rateLimiter
 	err405    *Error
+	deny      *Error // non-nil: the route is fenced (routes[].deny)
 	stats     [numBackends]backendRings
 	affinity  []byte // the intent header in canonical form; nil: no write affinity
 }
@@ -192,6 +193,9 @@ func New(opts Options) (*Gateway, error) {
 		}
 		rs.err405 = &Error{Status: fiber.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
 			Message: "method not allowed on this route; allowed: " + rs.route.Allow, Allow: rs.route.Allow}
+		if d := r.Deny; d != nil {
+			rs.deny = &Error{Status: d.Status, Code: d.Code, Message: d.Message}
+		}
 		names := [numBackends]string{decide.Legacy: r.Legacy, decide.New: r.New}
 		for b, n := range names {
 			if n == "" {

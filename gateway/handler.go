@@ -32,6 +32,11 @@ type exchange struct {
 	shadow   *shadow.Ticket // non-nil when the request is mirrored
 	bound    bool           // a write whose intent is in the ledger (affinity.go)
 	intent   intent.Claim   // its claim, when bound
+	// answered: the serving backend produced a response (any status). A
+	// request the gateway refused itself (fence, 405, 429, breaker open)
+	// or that failed in transport is not legacy use for the retirement
+	// tracker.
+	answered bool
 }
 
 // handle is the whole proxy path. It returns *Error values that
@@ -88,6 +93,9 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	// them (route.MatchKey).
 	x.ri = g.table.Match(route.MatchKey(keyBuf[:0], path))
 	rs := &g.routes[x.ri]
+	if rs.deny != nil {
+		return rs.deny
+	}
 	if !rs.route.Allows(x.method) {
 		return rs.err405
 	}
@@ -140,6 +148,7 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	g.m.perRoute[x.ri].decisions[x.backend][x.reason].Inc()
 	switch x.failure {
 	case proxy.FailNone, proxy.FailStatus5xx:
+		x.answered = true
 	case proxy.FailBreakerOpen:
 		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeBackendUnavailable,
 			Message: "the backend is failing and temporarily not called; retry later", RetryAfter: 1}
@@ -290,7 +299,7 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 	g.m.request(x.ri, x.backend, x.method, status, rs.name)
 	g.m.perRoute[x.ri].duration[x.backend].Observe(elapsed.Seconds())
 	sec := at.Unix()
-	if x.backend == decide.Legacy && g.hits != nil {
+	if x.backend == decide.Legacy && x.answered && g.hits != nil {
 		g.hits.Hit(x.ri, c, at)
 	}
 	st := &rs.stats[x.backend]
