@@ -131,6 +131,12 @@ type Limits struct {
 	// ShutdownTimeout is how long SIGTERM waits for in-flight requests
 	// before closing connections. Default 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ShutdownDelay is the readiness window on SIGTERM: /readyz answers 503
+	// at once while the public listener keeps serving (answers carry
+	// Connection: close) for this long, so a load balancer stops sending
+	// before the listener closes. Set it to the balancer's health-check
+	// interval times its failure threshold. Default 0: no window.
+	ShutdownDelay time.Duration `yaml:"shutdownDelay"`
 	// StreamResponseThresholdBytes: upstream responses larger than this
 	// (or of unknown length) are streamed to the client instead of being
 	// buffered whole. Default 1 MiB.

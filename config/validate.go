@@ -230,6 +230,7 @@ func (c *Config) Validate() error {
 	}{
 		{"limits.readTimeout", l.ReadTimeout}, {"limits.writeTimeout", l.WriteTimeout},
 		{"limits.idleTimeout", l.IdleTimeout}, {"limits.shutdownTimeout", l.ShutdownTimeout},
+		{"limits.shutdownDelay", l.ShutdownDelay},
 	} {
 		if d.d < 0 {
 			add(d.path, d.d, "must not be negative")

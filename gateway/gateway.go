@@ -327,9 +327,11 @@ func (g *Gateway) newAdminApp(reg *prometheus.Registry, admin fiber.Handler) *fi
 }
 
 // Serve runs the public app on public and the operator app on admin until
-// ctx is done, then drains: /readyz answers 503, the public listener stops
-// accepting, and Serve waits for in-flight requests (at most
-// limits.shutdownTimeout) before closing the admin listener and returning.
+// ctx is done, then drains: /readyz answers 503 at once, the public
+// listener keeps serving for limits.shutdownDelay (the readiness window)
+// and then stops accepting, and Serve waits for in-flight requests (at
+// most limits.shutdownTimeout) before closing the admin listener and
+// returning.
 // It returns an error if a listener failed or the drain timed out. Serve
 // may be called once.
 func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
@@ -353,6 +355,20 @@ func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
 	}
 	g.draining.Store(true)
 	g.ready.Store(false)
+	if d := g.cfg.Limits.ShutdownDelay; d > 0 && failed == nil {
+		// The readiness window: /readyz says 503 while the public listener
+		// still serves, so a load balancer takes the gateway out of
+		// rotation before connections are refused.
+		g.log.Info("not ready; serving through the readiness window", "delay", d.String())
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case err := <-pubErr:
+			t.Stop()
+			failed = fmt.Errorf("gateway: public listener: %w", err)
+			pubErr <- nil
+		}
+	}
 	g.log.Info("draining", "timeout", g.cfg.Limits.ShutdownTimeout.String())
 
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.ShutdownTimeout)

@@ -274,7 +274,7 @@ var (
 func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start time.Time) {
 	h := &c.Response().Header
 	h.SetCanonical(keyRequestID, rid)
-	if x.close {
+	if x.close || g.draining.Load() { // draining: move keep-alive clients elsewhere
 		h.SetConnectionClose()
 	}
 	rs := &g.routes[x.ri]
