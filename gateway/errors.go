@@ -9,6 +9,7 @@ import (
 
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // Error codes the gateway answers with. They are stable: clients and
@@ -113,14 +114,16 @@ func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
 	} else if e.Status < 500 && g.log.Enabled(context.Background(), slog.LevelDebug) {
 		g.log.Debug("request refused", "request_id", string(rid), "code", e.Code, "err", err)
 	}
-	writeError(c, e, rid)
+	if e == errBodyTooLarge {
+		lingerAfterRefusal(c.Context().Conn())
+	}
+	writeError(c.Response(), e, rid)
 	return nil
 }
 
 // writeError resets any partial upstream response and writes e, keeping
 // the gateway's own X-Request-Id and X-Ficus-* headers.
-func writeError(c *fiber.Ctx, e *Error, rid []byte) {
-	resp := c.Response()
+func writeError(resp *fasthttp.Response, e *Error, rid []byte) {
 	id := string(rid) // rid may point into the header about to be reset
 	if resp.IsBodyStream() {
 		_ = resp.CloseBodyStream()

@@ -291,12 +291,35 @@ func (g *Gateway) newPublicApp() *fiber.App {
 		g.ready.Store(true)
 		return nil
 	})
+	// Expect: 100-continue is decided before the body is invited: a
+	// declared length over the limit gets the 413 at once, so the client
+	// never starts sending what would be refused.
+	app.Server().ExpectHandler = g.expect
 	// handle routes on route.Normalize of the raw path (URI.PathOriginal),
 	// never on fasthttp's normalised Path, which decodes %2F into a
 	// separator; the upstream client sends that same normalised path
 	// verbatim (proxy.NewUpstream disables the client's normalisation).
 	app.Use(g.handle)
 	return app
+}
+
+// expect answers an Expect: 100-continue request before its body is read:
+// 100 to invite it, or 413 when the declared length is over the limit. The
+// refusal carries the usual structured body; fasthttp writes it and closes
+// the connection (lingering, see headConn).
+func (g *Gateway) expect(ctx *fasthttp.RequestCtx) int {
+	if n := ctx.Request.Header.ContentLength(); n <= g.cfg.Limits.MaxRequestBodyBytes {
+		return fasthttp.StatusContinue // includes chunked (-1): the limit applies as it is read
+	}
+	var buf [requestIDMax]byte
+	rid := g.ids.fresh(buf[:0])
+	writeError(&ctx.Response, errBodyTooLarge, rid)
+	ctx.Response.Header.SetCanonical(keyRequestID, rid)
+	lingerAfterRefusal(ctx.Conn())
+	if g.log.Enabled(context.Background(), slog.LevelDebug) {
+		g.log.Debug("request refused", "request_id", string(rid), "code", errBodyTooLarge.Code, "content_length", ctx.Request.Header.ContentLength())
+	}
+	return fasthttp.StatusRequestEntityTooLarge
 }
 
 func (g *Gateway) newAdminApp(reg *prometheus.Registry, admin fiber.Handler) *fiber.App {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
@@ -54,6 +55,55 @@ type headConn struct {
 	// line end or the CRLFCRLF split across two reads is still seen.
 	prev    [3]byte
 	refused bool
+	// linger: the gateway refused a request whose body the client may
+	// still be sending; Close lingers (see Close).
+	linger atomic.Bool
+}
+
+// Lingering close bounds: how long a refused client may go on sending, and
+// how many connections may linger at once (beyond that they close at once).
+const (
+	lingerTime = 3 * time.Second
+	maxLinger  = 256
+)
+
+var lingering = make(chan struct{}, maxLinger)
+
+// lingerAfterRefusal marks conn (when it is the gateway's own) to linger
+// when it closes.
+func lingerAfterRefusal(conn net.Conn) {
+	if hc, ok := conn.(*headConn); ok {
+		hc.linger.Store(true)
+	}
+}
+
+// Close closes the connection. After a refused body it lingers first, as
+// nginx's lingering_close and net/http do: closing a socket with unread
+// data makes the kernel send a reset, and a reset can destroy the refusal
+// the client has not read yet. So the write side is shut (the client sees
+// the end of the answer), and what the client still sends is read and
+// discarded for at most lingerTime, in the background.
+func (c *headConn) Close() error {
+	if !c.linger.Load() {
+		return c.Conn.Close()
+	}
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok {
+		return c.Conn.Close()
+	}
+	select {
+	case lingering <- struct{}{}:
+	default:
+		return c.Conn.Close() // too many lingering already
+	}
+	_ = tc.CloseWrite()
+	_ = tc.SetReadDeadline(time.Now().Add(lingerTime))
+	go func() {
+		defer func() { <-lingering }()
+		_, _ = io.Copy(io.Discard, tc)
+		_ = tc.Close()
+	}()
+	return nil
 }
 
 var errBareLF = errors.New("request head uses bare LF line ends")
