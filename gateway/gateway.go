@@ -43,6 +43,11 @@ const (
 	HeaderFallback = "X-Ficus-Fallback"
 )
 
+// MetricStaleRetries counts, by upstream, requests re-sent because their
+// pooled connection was found closed before anything was sent
+// (proxy.ErrStaleConn).
+const MetricStaleRetries = "ficus_upstream_stale_retries_total"
+
 // Options are the gateway's dependencies.
 type Options struct {
 	// Config is the validated configuration (config.Load or config.Demo).
@@ -269,6 +274,14 @@ func (g *Gateway) buildUpstreams(reg *prometheus.Registry) error {
 		}, func() float64 { return float64(up.State()) })
 		if err := reg.Register(gauge); err != nil {
 			return fmt.Errorf("gateway: registering %s: %w", MetricBreakerState, err)
+		}
+		stale := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        MetricStaleRetries,
+			Help:        "Requests re-sent on a fresh connection because their pooled one had been closed by the upstream before anything was sent.",
+			ConstLabels: prometheus.Labels{"backend": name},
+		}, func() float64 { return float64(up.StaleRetries()) })
+		if err := reg.Register(stale); err != nil {
+			return fmt.Errorf("gateway: registering %s: %w", MetricStaleRetries, err)
 		}
 	}
 	return nil

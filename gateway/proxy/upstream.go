@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,7 +90,7 @@ func classify(err error) Failure {
 		return FailConnect
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrTLSHandshakeTimeout), isNetTimeout(err):
 		return FailTimeout
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF),
+	case errors.Is(err, ErrStaleConn), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, fasthttp.ErrConnectionClosed):
 		return FailReset
 	case errors.Is(err, ErrStatus5xx):
@@ -112,6 +113,9 @@ type Upstream struct {
 	https   bool
 	timeout time.Duration
 	breaker *gobreaker.CircuitBreaker[struct{}]
+	// staleRetries counts requests re-sent because their pooled
+	// connection was found closed before anything was sent (staleconn.go).
+	staleRetries atomic.Uint64
 }
 
 // Options tunes NewUpstream beyond the configuration.
@@ -160,7 +164,7 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		if err != nil {
 			return nil, &DialError{Err: err}
 		}
-		return c, nil
+		return newStaleConn(c), nil
 	}
 	up := &Upstream{
 		Name:    name,
@@ -292,7 +296,9 @@ func (u *Upstream) Timeout() time.Duration { return u.timeout }
 // the upstream's. With stream, the response body is a stream the caller
 // must either read or close (resp.CloseBodyStream); the timeout keeps
 // running while it is read. Without, the body is read whole (at most
-// Options.MaxBufferedBody bytes). Do sends the request at most once.
+// Options.MaxBufferedBody bytes). Do sends the request at most once; it
+// may try a second connection when the first one proved to be closed
+// before any byte was sent (ErrStaleConn).
 func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, stream bool) error {
 	resp.StreamBody = stream
 	if timeout <= 0 {
@@ -307,8 +313,24 @@ func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout ti
 	uri.SetHost(u.host)
 	req.UseHostHeader = false
 	req.Header.SetHost(u.host)
-	return u.hc.DoTimeout(req, resp, timeout)
+	deadline := time.Now().Add(timeout)
+	err := u.hc.DoDeadline(req, resp, deadline)
+	if err != nil && errors.Is(err, ErrStaleConn) && !req.IsBodyStream() {
+		// The upstream never saw the request (see ErrStaleConn). The other
+		// idle connections are most likely dead too (a restart): drop them
+		// so that the one retry dials afresh.
+		u.hc.CloseIdleConnections()
+		u.staleRetries.Add(1)
+		resp.Reset()
+		resp.StreamBody = stream
+		err = u.hc.DoDeadline(req, resp, deadline)
+	}
+	return err
 }
+
+// StaleRetries is how many requests were re-sent because their pooled
+// connection had been closed by the upstream before anything was sent.
+func (u *Upstream) StaleRetries() uint64 { return u.staleRetries.Load() }
 
 // CloseIdle closes pooled idle connections (used when draining).
 func (u *Upstream) CloseIdle() { u.hc.CloseIdleConnections() }
