@@ -120,6 +120,8 @@ var conformanceCases = func() []conformanceCase {
 			status: 200, seen: all(lacks("X_Forwarded_For", "X_Forwarded_Host", "X_Real_Ip", "X_Real_IP"), has("X-Forwarded-For: 127.0.0.1")), nginx: "dropped (underscores_in_headers off)"},
 		{name: "X-Real-IP and URL override headers", raw: "GET /shop/x HTTP/1.1\r\nHost: a\r\nX-Real-IP: 6.6.6.6\r\nX-Original-URL: /shop/admin/faults\r\nX-Rewrite-URL: /shop/admin/faults\r\nX-Client-IP: 6.6.6.6\r\n\r\n",
 			status: 200, seen: lacks("X-Real-Ip", "X-Original-Url", "X-Rewrite-Url", "X-Client-Ip"), nginx: "forwarded"},
+		{name: "client-sent shadow marker", raw: "POST /shop/x HTTP/1.1\r\nHost: a\r\nX-Ficus-Shadow: 1\r\nContent-Length: 0\r\n\r\n",
+			status: 200, seen: lacks("X-Ficus-Shadow"), nginx: "n/a (Ficus's own marker)"},
 		// Methods.
 		{name: "TRACE", raw: "TRACE /shop/x HTTP/1.1\r\nHost: a\r\n\r\n", status: 405, code: CodeMethodNotAllowed, nginx: "405"},
 		{name: "CONNECT", raw: "CONNECT /shop/x HTTP/1.1\r\nHost: a\r\n\r\n", status: 405, code: CodeMethodNotAllowed, nginx: "405"},

@@ -178,6 +178,11 @@ func (g *Gateway) prepare(c *fiber.Ctx, path []byte, peer netip.Addr, trusted bo
 		proto = "https"
 	}
 	proxy.SetForwarded(&r.Header, proxy.Forwarded{Peer: peer, Trusted: trusted, Proto: proto}, r.Header.Host())
+	// The shadow marker is the gateway's to set: from a client it would
+	// turn a write into a dry run and draw on the services' shadow budget.
+	if len(r.Header.PeekCanonical(keyShadow)) > 0 {
+		r.Header.DelBytes(keyShadow)
+	}
 	// The override token is the gateway's secret; upstreams never see it.
 	if len(g.tokenHeader) > 0 && len(r.Header.PeekCanonical(g.tokenHeader)) > 0 {
 		r.Header.DelBytes(g.tokenHeader)
@@ -267,6 +272,7 @@ var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return 
 var (
 	keyRequestID = []byte(apierr.RequestIDHeader)
 	keyRoute     = []byte(HeaderRoute)
+	keyShadow    = []byte(shadow.HeaderShadow)
 	keyBackend   = []byte(HeaderBackend)
 	backendValue = [numBackends][]byte{decide.Legacy: []byte(decide.Legacy.String()), decide.New: []byte(decide.New.String())}
 )
