@@ -68,6 +68,9 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 		g.m.inFlight.Add(-1)
 	}()
 	req := &c.Request().Header
+	// The Decider reads the id from here; prepare sets it again after the
+	// hop-by-hop strip.
+	req.SetCanonical(keyRequestID, rid)
 
 	if len(req.Host()) == 0 {
 		return errMissingHost

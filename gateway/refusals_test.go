@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ficus-gw/ficus/config"
+	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -93,5 +95,29 @@ func TestRetirementCountsOnlyWhatLegacyServed(t *testing.T) {
 	}
 	if hits.n.Load() != 4 {
 		t.Fatalf("hits %d, want 4", hits.n.Load())
+	}
+}
+
+// seenIDs is a Decider that records the request id it was given.
+type seenIDs struct{ last atomic.Pointer[string] }
+
+func (s *seenIDs) Decide(_ *fiber.Ctx, _ int, id string) decide.Decision {
+	id = strings.Clone(id)
+	s.last.Store(&id)
+	return decide.Decision{Backend: decide.Legacy, Reason: decide.ReasonDefault}
+}
+
+// TestDeciderSeesTheGatewaysRequestID: sticky bucketing by request id must
+// use the id the gateway chose, never an untrusted client's.
+func TestDeciderSeesTheGatewaysRequestID(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {})
+	dec := &seenIDs{}
+	routes := []config.Route{{Name: "products", Path: "/api/v1/products/*", New: "catalog"}}
+	r := start(t, testConfig(t, map[string]string{"legacy": up.URL, "catalog": up.URL}, routes, nil), func(o *Options) { o.Decider = dec })
+	resp, _ := r.get(t, "/api/v1/products/A1", "X-Request-Id", "client-chosen")
+	got := dec.last.Load()
+	if got == nil || *got != resp.Header.Get("X-Request-Id") || *got == "client-chosen" {
+		t.Fatalf("decider saw %v, the answer carries %q", got, resp.Header.Get("X-Request-Id"))
 	}
 }
