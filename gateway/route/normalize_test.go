@@ -3,6 +3,7 @@ package route
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -150,4 +151,26 @@ func TestMatchKeyDropsPathParameters(t *testing.T) {
 			t.Errorf("MatchKey(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// FuzzMatchKey: the match key of a normalised path is itself normalised,
+// carries no ';' parameter, and is what a second pass returns unchanged.
+func FuzzMatchKey(f *testing.F) {
+	for _, s := range []string{"/shop/placeOrder.do;jsessionid=1", "/a;b/c;d/", "/;/;", "/x%3By"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		norm, err := Normalize(nil, []byte(p))
+		if err != nil {
+			return
+		}
+		key := MatchKey(nil, norm)
+		if strings.Contains(string(key), ";") {
+			t.Fatalf("key %q of %q keeps a parameter", key, p)
+		}
+		again, err := Normalize(nil, key)
+		if err != nil || string(again) != string(key) {
+			t.Fatalf("key %q of %q is not normalised (%q, %v)", key, p, again, err)
+		}
+	})
 }
