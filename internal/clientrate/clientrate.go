@@ -6,7 +6,6 @@
 package clientrate
 
 import (
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -71,9 +70,10 @@ func New(o Options) *Limiter {
 }
 
 // Allow spends one token of key's bucket. When there is none it returns
-// false and how long until one is available.
+// false and how long until one is available. The empty key (no client,
+// see Key) is always allowed.
 func (l *Limiter) Allow(key string) (bool, time.Duration) {
-	if l == nil {
+	if l == nil || key == "" {
 		return true, 0
 	}
 	now := l.now()
@@ -129,12 +129,18 @@ func (l *Limiter) Len() int {
 //   - "user:" and the X-User-Id header (the gateway's sticky user key),
 //   - "ip:" and the last address of X-Forwarded-For (the peer the gateway
 //     saw; the gateway replaces an untrusted client's list, so the last
-//     entry is the gateway's own observation),
-//   - "ip:" and the connection's remote address.
+//     entry is the gateway's own observation).
+//
+// A request with none of these did not come through the gateway and names
+// no user: a service-to-service call (the dual-run sync, the order
+// service asking the catalog). Key returns "" for it, and Allow("") has no
+// per-client budget: only the service's own ceiling applies. Keying such
+// calls by their address would put every internal caller in one bucket
+// sized for one user.
 //
 // get reads a request header. Values are used as given (bounded in length
 // by the server's header limit); the keys live only in memory.
-func Key(get func(name string) string, remote string) string {
+func Key(get func(name string) string) string {
 	if v := get("X-Api-Key"); v != "" {
 		return "key:" + v
 	}
@@ -149,8 +155,5 @@ func Key(get func(name string) string, remote string) string {
 			return "ip:" + v
 		}
 	}
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		remote = h
-	}
-	return "ip:" + remote
+	return ""
 }

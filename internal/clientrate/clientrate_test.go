@@ -68,23 +68,31 @@ func TestKey(t *testing.T) {
 	t.Parallel()
 	h := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	cases := []struct {
-		hdr    map[string]string
-		remote string
-		want   string
+		hdr  map[string]string
+		want string
 	}{
-		{map[string]string{"X-Api-Key": "k1", "X-User-Id": "u1"}, "10.0.0.1:5", "key:k1"},
-		{map[string]string{"X-User-Id": "u1"}, "10.0.0.1:5", "user:u1"},
-		{map[string]string{"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}, "127.0.0.1:9", "ip:203.0.113.7"},
-		{nil, "10.0.0.1:5", "ip:10.0.0.1"},
-		{nil, "10.0.0.1", "ip:10.0.0.1"},
+		{map[string]string{"X-Api-Key": "k1", "X-User-Id": "u1"}, "key:k1"},
+		{map[string]string{"X-User-Id": "u1"}, "user:u1"},
+		{map[string]string{"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}, "ip:203.0.113.7"},
+		{map[string]string{"X-Forwarded-For": "203.0.113.7"}, "ip:203.0.113.7"},
+		{nil, ""}, // a service-to-service call
 	}
 	for _, tc := range cases {
-		if got := Key(h(tc.hdr), tc.remote); got != tc.want {
-			t.Errorf("Key(%v, %s) = %s, want %s", tc.hdr, tc.remote, got, tc.want)
+		if got := Key(h(tc.hdr)); got != tc.want {
+			t.Errorf("Key(%v) = %q, want %q", tc.hdr, got, tc.want)
 		}
 	}
 	var nilLimiter *Limiter
 	if ok, _ := nilLimiter.Allow("x"); !ok {
 		t.Fatal("a nil Limiter allows everything")
+	}
+	l := New(Options{Rate: 1, Burst: 1})
+	for range 10 {
+		if ok, _ := l.Allow(""); !ok {
+			t.Fatal("a request that names no client has no per-client budget")
+		}
+	}
+	if l.Len() != 0 {
+		t.Fatal("the empty key must not be tracked")
 	}
 }

@@ -50,7 +50,8 @@ func (b *bucket) take() (ok bool, wait time.Duration) {
 //     draw only on a bucket of their own, the size of the service bucket:
 //     mirroring never spends a user's budget nor the service's;
 //   - each client (clientrate.Key: API key, user, or the address the
-//     gateway saw) has Config.ClientRateLimit, so one client's flood is
+//     gateway saw; a service-to-service call names none and skips this)
+//     has Config.ClientRateLimit, so one client's flood is
 //     answered 429 while everyone else is served;
 //   - the whole service has Config.RateLimit, a ceiling that protects the
 //     single SQLite writer.
@@ -72,7 +73,7 @@ func (s *Service) rateLimit() fiber.Handler {
 			}
 			return c.Next()
 		}
-		key := clientrate.Key(func(h string) string { return c.Get(h) }, c.Context().RemoteAddr().String())
+		key := clientrate.Key(func(h string) string { return c.Get(h) })
 		if ok, wait := clients.Allow(key); !ok {
 			return refuse("this client is over its request rate; retry later", wait)
 		}

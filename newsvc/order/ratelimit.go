@@ -53,7 +53,8 @@ func (b *tokenBucket) take() (ok bool, retryAfter int) {
 //     only on a bucket of their own, the size of the service bucket:
 //     mirroring never spends a user's budget nor the service's;
 //   - each client (clientrate.Key: API key, user, or the address the
-//     gateway saw) has ClientRatePerSecond, so one client's flood is
+//     gateway saw; a service-to-service call names none and skips this)
+//     has ClientRatePerSecond, so one client's flood is
 //     answered 429 while everyone else is served;
 //   - the whole service has RatePerSecond, a ceiling that protects this
 //     process and the Catalog behind it.
@@ -91,7 +92,7 @@ func (s *Service) rateLimit(c *fiber.Ctx) error {
 		}
 		return c.Next()
 	}
-	key := clientrate.Key(func(h string) string { return c.Get(h) }, c.Context().RemoteAddr().String())
+	key := clientrate.Key(func(h string) string { return c.Get(h) })
 	if ok, wait := a.clients.Allow(key); !ok {
 		return refuse("this client is over its request rate", max(1, int(math.Ceil(wait.Seconds()))))
 	}
