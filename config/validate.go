@@ -389,8 +389,8 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 		if !errorCode.MatchString(d.Code) {
 			add(p+".deny.code", d.Code, "must match [A-Z0-9_]{1,64}, e.g. FORBIDDEN")
 		}
-		if r.New != "" || r.Shadow != nil {
-			add(p+".deny", "(set)", "a denied route sends nothing upstream: drop new and shadow")
+		if r.New != "" || r.Shadow != nil || r.Affinity != nil || r.Rollout != nil {
+			add(p+".deny", "(set)", "a denied route sends nothing upstream: drop new, shadow, affinity and rollout")
 		}
 	}
 }
