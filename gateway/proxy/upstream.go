@@ -128,6 +128,12 @@ type Options struct {
 	// MaxBufferedBody caps a response read whole (Do with stream false);
 	// a larger one fails with fasthttp.ErrBodyTooLarge. Zero: no cap.
 	MaxBufferedBody int
+	// MaxConns, when positive, caps connections instead of the upstream's
+	// maxConns (the shadow client: one connection per shadow worker).
+	MaxConns int
+	// ClientName is the client's name in its connection bookkeeping.
+	// Empty: "ficus".
+	ClientName string
 	// LongestTimeout is the longest timeout any caller passes to Exchange
 	// (a route may run longer than the upstream's own timeout). The
 	// breaker's window is stretched by it so that a request that times out
@@ -166,6 +172,14 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		}
 		return newStaleConn(c), nil
 	}
+	maxConns := u.MaxConns
+	if opts.MaxConns > 0 {
+		maxConns = opts.MaxConns
+	}
+	clientName := opts.ClientName
+	if clientName == "" {
+		clientName = "ficus"
+	}
 	up := &Upstream{
 		Name:    name,
 		host:    pu.Host,
@@ -173,11 +187,11 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		timeout: u.Timeout,
 		hc: &fasthttp.HostClient{
 			Addr:                     addr,
-			Name:                     "ficus",
+			Name:                     clientName,
 			NoDefaultUserAgentHeader: true,
 			IsTLS:                    https,
 			DialTimeout:              dial,
-			MaxConns:                 u.MaxConns,
+			MaxConns:                 maxConns,
 			MaxIdleConnDuration:      u.MaxIdleConnDuration,
 			MaxConnWaitTimeout:       u.Timeout,
 			// No ReadTimeout or WriteTimeout: every Do carries its own
@@ -237,8 +251,10 @@ func newBreaker(name string, b config.Breaker, longest time.Duration, onChange f
 			done := c.TotalSuccesses + c.TotalFailures
 			return done >= b.MinRequests && done > 0 && float64(c.TotalFailures)/float64(done) >= b.FailureRatio
 		},
+		// Neither a client that left, nor a full pool, nor an answer over
+		// the size cap says anything about the upstream's health.
 		IsExcluded: func(err error) bool {
-			return errors.Is(err, ErrClientGone) || errors.Is(err, fasthttp.ErrNoFreeConns)
+			return errors.Is(err, ErrClientGone) || errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, fasthttp.ErrBodyTooLarge)
 		},
 	}
 	if onChange != nil {
