@@ -102,7 +102,7 @@ func TestDrainFinishesInFlightRequests(t *testing.T) {
 func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
-	const delay = 1500 * time.Millisecond
+	const delay = 2 * time.Second
 	r := start(t, testConfig(t, map[string]string{"legacy": up.URL}, nil, func(c *config.Config) {
 		c.Limits.ShutdownDelay = delay
 	}), nil)
@@ -128,7 +128,7 @@ func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}
 	served := 0
-	for time.Since(began) < delay-300*time.Millisecond {
+	for time.Since(began) < delay-700*time.Millisecond { // a margin for a slow last request
 		st, err := status(r.url + "/shop/catalog.do")
 		if err != nil || st != 200 {
 			t.Fatalf("request %d during the readiness window: %d %v", served+1, st, err)
