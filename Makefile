@@ -99,12 +99,23 @@ bench: ## loopback load comparison (direct, bare Fiber, nginx, Ficus) + Go bench
 	GO=$(GO) bench/run.sh
 
 .PHONY: fuzz
-fuzz: ## run every native fuzz target for FUZZTIME each (default 20s)
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+fuzz: ## run every native fuzz target for FUZZTIME each (default 20s); goes on past a failure and lists every failing target at the end
+	@failed=""; for pkg in $$($(GO) list $(PKGS)); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	    echo "== $$pkg $$f"; \
+	    if ! $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; then failed="$$failed $$pkg:$$f"; fi; \
 	  done; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then \
+	  echo "fuzz targets that failed (inputs saved under each package's testdata/fuzz; plain go test replays them):"; \
+	  for f in $$failed; do echo "  $$f"; done; exit 1; \
+	fi; echo "every fuzz target passed"
+
+SOAK ?= 2m
+
+.PHONY: soak
+soak: ## soak the gateway for SOAK (default 2m, at most 15m) with mixed traffic and faults; fails if RSS or goroutines grow (not part of test)
+	FICUS_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestSoak$$' -timeout 20m -v ./gateway/
 
 .PHONY: cover
 cover: ## test with coverage; writes cover.out and prints the total

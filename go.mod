@@ -16,6 +16,7 @@ require (
 	github.com/valyala/fasthttp v1.77.0
 	github.com/wI2L/jsondiff v0.7.1
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.61.1
 )
 

@@ -131,6 +131,12 @@ type Limits struct {
 	// ShutdownTimeout is how long SIGTERM waits for in-flight requests
 	// before closing connections. Default 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ShutdownDelay is the readiness window on SIGTERM: /readyz answers 503
+	// at once while the public listener keeps serving (answers carry
+	// Connection: close) for this long, so a load balancer stops sending
+	// before the listener closes. Set it to the balancer's health-check
+	// interval times its failure threshold. Default 0: no window.
+	ShutdownDelay time.Duration `yaml:"shutdownDelay"`
 	// StreamResponseThresholdBytes: upstream responses larger than this
 	// (or of unknown length) are streamed to the client instead of being
 	// buffered whole. Default 1 MiB.
@@ -162,8 +168,9 @@ type Upstream struct {
 type Breaker struct {
 	// Disabled turns the breaker off for this upstream. Default false.
 	Disabled bool `yaml:"disabled"`
-	// Window is the rolling window over which failures are counted.
-	// Default 10s.
+	// Window is the rolling window over which failures are counted. It
+	// must be at least the upstream's timeout and every route timeout on
+	// this upstream. Default: 10s, or the upstream's timeout if longer.
 	Window time.Duration `yaml:"window"`
 	// MinRequests in the window before the breaker may trip. Default 10.
 	MinRequests uint32 `yaml:"minRequests"`
@@ -233,7 +240,8 @@ type Route struct {
 	// Path is an exact path ("/shop/catalog.do") or a prefix ending in
 	// "/*" ("/api/v1/products/*" matches "/api/v1/products" and below).
 	Path string `yaml:"path"`
-	// Methods the route accepts; others get 405. Empty means every method.
+	// Methods the route accepts; others get 405. Empty means every method
+	// except TRACE and CONNECT, which a route must list to accept.
 	Methods []string `yaml:"methods"`
 	// Legacy is the upstream serving the legacy side. Default "legacy".
 	Legacy string `yaml:"legacy"`
@@ -277,6 +285,23 @@ type Route struct {
 	// Rollout is the autopilot's plan for this route (and its cohort). Nil
 	// (the default): the route moves only when an operator moves it.
 	Rollout *Rollout `yaml:"rollout"`
+	// Deny fences the route: every request to it is answered by the
+	// gateway with this structured error and never reaches an upstream
+	// (legacy admin pages, internal endpoints). Nil (the default): served.
+	Deny *Deny `yaml:"deny"`
+}
+
+// Deny is the answer of a fenced route.
+type Deny struct {
+	// Status is the HTTP status, 400-599. Default 404 (an operator fence
+	// usually should not confirm that something is there).
+	Status int `yaml:"status"`
+	// Code is the machine-readable code, [A-Z0-9_]{1,64}. Default
+	// NOT_FOUND for 404, FORBIDDEN otherwise.
+	Code string `yaml:"code"`
+	// Message is the human text. Default "no such endpoint" for 404,
+	// "this endpoint is not available through the gateway" otherwise.
+	Message string `yaml:"message"`
 }
 
 // Shadow configures one route's shadow traffic: a copy of sampled requests

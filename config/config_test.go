@@ -182,3 +182,67 @@ routes:
 		}
 	}
 }
+
+func TestBreakerWindowMustSeeItsTimeouts(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte(`
+upstreams:
+  legacy: {url: 'http://127.0.0.1:8081', timeout: 20s, breaker: {window: 10s}}
+  defaulted: {url: 'http://127.0.0.1:8084', timeout: 20s}
+  slow: {url: 'http://127.0.0.1:8082', timeout: 1s, breaker: {window: 5s}}
+  off: {url: 'http://127.0.0.1:8083', timeout: 30s, breaker: {disabled: true, window: 1s}}
+routes:
+  - {name: a, path: /a, legacy: slow, timeout: 8s}
+  - {name: b, path: /b, legacy: off, timeout: 60s}
+`))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want a ValidationError", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"upstreams.legacy.breaker.window", "upstreams.legacy.timeout", "routes[0].timeout", "upstreams.slow.breaker.window"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not name %s:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "upstreams.off") || strings.Contains(msg, "routes[1]") {
+		t.Errorf("a disabled breaker has no window to check:\n%s", msg)
+	}
+	if strings.Contains(msg, "upstreams.defaulted") {
+		t.Errorf("the default window must follow a long timeout:\n%s", msg)
+	}
+	if len(ve.Problems) != 2 {
+		t.Errorf("%d problems, want 2:\n%s", len(ve.Problems), msg)
+	}
+}
+
+func TestDenyRoutes(t *testing.T) {
+	t.Parallel()
+	c, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fenced bool
+	for _, r := range c.Routes {
+		if r.Path == "/shop/admin/*" && r.Deny != nil && r.Deny.Status == 404 {
+			fenced = true
+		}
+	}
+	if !fenced {
+		t.Fatal("the demo must fence the legacy's /shop/admin/* (its fault-injection API)")
+	}
+	d, err := Parse([]byte("upstreams: {legacy: {url: 'http://127.0.0.1:8081'}}\nroutes: [{name: a, path: /a/*, deny: {}}, {name: b, path: /b, deny: {status: 403}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := d.Routes[0].Deny, d.Routes[1].Deny; a.Status != 404 || a.Code != "NOT_FOUND" || a.Message == "" || b.Code != "FORBIDDEN" || b.Message == "" {
+		t.Fatalf("deny defaults: %+v %+v", a, b)
+	}
+	_, err = Parse([]byte("upstreams: {legacy: {url: 'http://127.0.0.1:8081'}, n: {url: 'http://127.0.0.1:8082'}}\n" +
+		"routes: [{name: a, path: /a, deny: {status: 302, code: 'bad code'}, new: n}]\n"))
+	for _, want := range []string{"routes[0].deny.status", "routes[0].deny.code", "routes[0].deny:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}

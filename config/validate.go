@@ -45,7 +45,8 @@ func (c *Config) ApplyDefaults() {
 		defInt(&u.MaxConns, 512)
 		defDur(&u.MaxIdleConnDuration, 30*time.Second)
 		b := &u.Breaker
-		defDur(&b.Window, 10*time.Second)
+		// A window shorter than the timeout cannot see its timeouts.
+		defDur(&b.Window, max(10*time.Second, u.Timeout))
 		if b.MinRequests == 0 {
 			b.MinRequests = 10
 		}
@@ -92,6 +93,23 @@ func (r *Route) applyDefaults() {
 		r.Methods[i] = strings.ToUpper(m)
 	}
 	r.Rollout.applyDefaults()
+	if d := r.Deny; d != nil {
+		if d.Status == 0 {
+			d.Status = 404
+		}
+		if d.Code == "" {
+			d.Code = "FORBIDDEN"
+			if d.Status == 404 {
+				d.Code = "NOT_FOUND"
+			}
+		}
+		if d.Message == "" {
+			d.Message = "this endpoint is not available through the gateway"
+			if d.Status == 404 {
+				d.Message = "no such endpoint"
+			}
+		}
+	}
 	if r.RateLimit.RPS > 0 && r.RateLimit.Burst == 0 {
 		r.RateLimit.Burst = max(1, int(r.RateLimit.RPS))
 	}
@@ -154,7 +172,8 @@ func (e *ValidationError) Error() string {
 
 var (
 	routeName   = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
-	knownMethod = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
+	errorCode   = regexp.MustCompile(`^[A-Z0-9_]{1,64}$`)
+	knownMethod = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true, "TRACE": true, "CONNECT": true}
 	knownKinds  = map[string]bool{"legacy": true, "new": true, "acl": true}
 	knownScopes = map[string]bool{"read": true, "write": true}
 )
@@ -211,6 +230,7 @@ func (c *Config) Validate() error {
 	}{
 		{"limits.readTimeout", l.ReadTimeout}, {"limits.writeTimeout", l.WriteTimeout},
 		{"limits.idleTimeout", l.IdleTimeout}, {"limits.shutdownTimeout", l.ShutdownTimeout},
+		{"limits.shutdownDelay", l.ShutdownDelay},
 	} {
 		if d.d < 0 {
 			add(d.path, d.d, "must not be negative")
@@ -246,7 +266,11 @@ func (c *Config) Validate() error {
 		if b := u.Breaker; b.FailureRatio <= 0 || b.FailureRatio > 1 {
 			add(p+".breaker.failureRatio", b.FailureRatio, "must be in (0, 1]")
 		}
+		if b := u.Breaker; !b.Disabled && b.Window < u.Timeout {
+			add(p+".breaker.window", b.Window, "must be at least %s.timeout (%s): a window shorter than one request's timeout cannot see the timeouts it should count", p, u.Timeout)
+		}
 	}
+	c.validateBreakerWindows(add)
 	switch c.Retire.Caller {
 	case "header", "user-agent", "ip":
 	default:
@@ -283,6 +307,28 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return &ValidationError{Problems: ps}
+}
+
+// validateBreakerWindows refuses a route timeout longer than the breaker
+// window of an upstream the route calls: that window cannot see the route's
+// timeouts as one ratio (issue 15).
+func (c *Config) validateBreakerWindows(add func(string, any, string, ...any)) {
+	check := func(p string, r Route) {
+		if r.Timeout <= 0 {
+			return
+		}
+		for _, name := range []string{r.Legacy, r.New} {
+			u, ok := c.Upstreams[name]
+			if name == "" || !ok || u.Breaker.Disabled || u.Breaker.Window >= r.Timeout {
+				continue
+			}
+			add(p+".timeout", r.Timeout, "is longer than upstreams.%s.breaker.window (%s): raise the window to at least the timeout", name, u.Breaker.Window)
+		}
+	}
+	for i, r := range c.Routes {
+		check(fmt.Sprintf("routes[%d]", i), r)
+	}
+	check("defaultRoute", c.DefaultRoute)
 }
 
 func (c *Config) validateRoute(p string, r Route, add func(string, any, string, ...any)) {
@@ -335,6 +381,17 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 	validateAffinity(p, r, add)
 	if r.Rollout != nil {
 		c.validateRollout(p+".rollout", r, add)
+	}
+	if d := r.Deny; d != nil {
+		if d.Status < 400 || d.Status > 599 {
+			add(p+".deny.status", d.Status, "must be an error status, 400-599")
+		}
+		if !errorCode.MatchString(d.Code) {
+			add(p+".deny.code", d.Code, "must match [A-Z0-9_]{1,64}, e.g. FORBIDDEN")
+		}
+		if r.New != "" || r.Shadow != nil || r.Affinity != nil || r.Rollout != nil {
+			add(p+".deny", "(set)", "a denied route sends nothing upstream: drop new, shadow, affinity and rollout")
+		}
 	}
 }
 

@@ -94,3 +94,66 @@ func TestDrainFinishesInFlightRequests(t *testing.T) {
 		t.Fatal("Serve did not return after the drain")
 	}
 }
+
+// TestShutdownDelayKeepsServingWhileNotReady: during limits.shutdownDelay
+// /readyz answers 503 so a load balancer stops sending, and every request
+// that still arrives (on new connections) is served; only then does the
+// listener close.
+func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	const delay = 2 * time.Second
+	r := start(t, testConfig(t, map[string]string{"legacy": up.URL}, nil, func(c *config.Config) {
+		c.Limits.ShutdownDelay = delay
+	}), nil)
+	fresh := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	status := func(url string) (int, error) {
+		resp, err := fresh.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	began := time.Now()
+	r.cancel() // SIGTERM
+	for {
+		if st, err := status(r.admin + "/readyz"); err == nil && st == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Since(began) > delay/2 {
+			t.Fatal("/readyz did not turn 503 at once")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	served := 0
+	for time.Since(began) < delay-700*time.Millisecond { // a margin for a slow last request
+		st, err := status(r.url + "/shop/catalog.do")
+		if err != nil || st != 200 {
+			t.Fatalf("request %d during the readiness window: %d %v", served+1, st, err)
+		}
+		served++
+		if st, err := status(r.admin + "/readyz"); err != nil || st != http.StatusServiceUnavailable {
+			t.Fatalf("/readyz during the window: %d %v", st, err)
+		}
+	}
+	if served == 0 {
+		t.Fatal("no request was tried during the window")
+	}
+	select {
+	case err := <-r.served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+		if el := time.Since(began); el < delay {
+			t.Fatalf("Serve returned after %s, before the %s delay", el, delay)
+		}
+		r.served <- nil // for the cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after the delay")
+	}
+	if _, err := status(r.url + "/shop/catalog.do"); err == nil {
+		t.Fatal("the public listener still accepts after the drain")
+	}
+}

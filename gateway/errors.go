@@ -9,6 +9,7 @@ import (
 
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // Error codes the gateway answers with. They are stable: clients and
@@ -50,6 +51,8 @@ var (
 	errBadPath          = &Error{Status: 400, Code: CodeBadRequest, Message: "the request path is malformed"}
 	errAmbiguousFraming = &Error{Status: 400, Code: CodeBadRequest, Message: "Content-Length and Transfer-Encoding must not be combined"}
 	errMissingHost      = &Error{Status: 400, Code: CodeBadRequest, Message: "the Host header is required"}
+	errBareLFResp       = &Error{Status: 400, Code: CodeBadRequest, Message: "request lines must end with CRLF, not a bare LF"}
+	errBadHeaderName    = &Error{Status: 400, Code: CodeBadRequest, Message: "a header field name is malformed (spaces, folded lines)"}
 	errUpstreamTO       = &Error{Status: 504, Code: CodeUpstreamTimeout, Message: "the backend did not answer in time"}
 	errUpstreamUnr      = &Error{Status: 502, Code: CodeUpstreamUnreach, Message: "the backend could not be reached"}
 	errUpstreamReset    = &Error{Status: 502, Code: CodeUpstreamReset, Message: "the backend closed the connection"}
@@ -101,7 +104,8 @@ func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
 	rid := c.Response().Header.Peek(apierr.RequestIDHeader)
 	if len(rid) == 0 {
 		var buf [requestIDMax]byte
-		rid = g.ids.requestID(c, buf[:0])
+		_, trusted := g.peer(c)
+		rid = g.ids.requestID(c, buf[:0], trusted)
 		c.Response().Header.SetBytesV(apierr.RequestIDHeader, rid)
 		rid = c.Response().Header.Peek(apierr.RequestIDHeader)
 	}
@@ -110,14 +114,16 @@ func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
 	} else if e.Status < 500 && g.log.Enabled(context.Background(), slog.LevelDebug) {
 		g.log.Debug("request refused", "request_id", string(rid), "code", e.Code, "err", err)
 	}
-	writeError(c, e, rid)
+	if e == errBodyTooLarge {
+		lingerAfterRefusal(c.Context().Conn())
+	}
+	writeError(c.Response(), e, rid)
 	return nil
 }
 
 // writeError resets any partial upstream response and writes e, keeping
 // the gateway's own X-Request-Id and X-Ficus-* headers.
-func writeError(c *fiber.Ctx, e *Error, rid []byte) {
-	resp := c.Response()
+func writeError(resp *fasthttp.Response, e *Error, rid []byte) {
 	id := string(rid) // rid may point into the header about to be reset
 	if resp.IsBodyStream() {
 		_ = resp.CloseBodyStream()

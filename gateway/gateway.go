@@ -43,6 +43,11 @@ const (
 	HeaderFallback = "X-Ficus-Fallback"
 )
 
+// MetricStaleRetries counts, by upstream, requests re-sent because their
+// pooled connection was found closed before anything was sent
+// (proxy.ErrStaleConn).
+const MetricStaleRetries = "ficus_upstream_stale_retries_total"
+
 // Options are the gateway's dependencies.
 type Options struct {
 	// Config is the validated configuration (config.Load or config.Demo).
@@ -130,6 +135,7 @@ type routeState struct {
 	stream    bool // !bufferResponses: upstream bodies may stream
 	limiter   *rateLimiter
 	err405    *Error
+	deny      *Error // non-nil: the route is fenced (routes[].deny)
 	stats     [numBackends]backendRings
 	affinity  []byte // the intent header in canonical form; nil: no write affinity
 }
@@ -192,6 +198,9 @@ func New(opts Options) (*Gateway, error) {
 		}
 		rs.err405 = &Error{Status: fiber.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
 			Message: "method not allowed on this route; allowed: " + rs.route.Allow, Allow: rs.route.Allow}
+		if d := r.Deny; d != nil {
+			rs.deny = &Error{Status: d.Status, Code: d.Code, Message: d.Message}
+		}
 		names := [numBackends]string{decide.Legacy: r.Legacy, decide.New: r.New}
 		for b, n := range names {
 			if n == "" {
@@ -236,8 +245,15 @@ func (g *Gateway) buildUpstreams(reg *prometheus.Registry) error {
 		if g.dial != nil {
 			dial = func(addr string) (net.Conn, error) { return g.dial(name, addr) }
 		}
+		var longest time.Duration // the longest route timeout on this upstream
+		for _, r := range append(slices.Clip(g.cfg.Routes), g.cfg.DefaultRoute) {
+			if r.Legacy == name || r.New == name {
+				longest = max(longest, r.Timeout)
+			}
+		}
 		up, err := proxy.NewUpstream(name, u, proxy.Options{
 			Dial:            dial,
+			LongestTimeout:  longest,
 			MaxBufferedBody: g.cfg.Limits.StreamResponseThresholdBytes,
 			OnStateChange: func(name string, from, to gobreaker.State) {
 				lvl := slog.LevelWarn
@@ -258,6 +274,14 @@ func (g *Gateway) buildUpstreams(reg *prometheus.Registry) error {
 		}, func() float64 { return float64(up.State()) })
 		if err := reg.Register(gauge); err != nil {
 			return fmt.Errorf("gateway: registering %s: %w", MetricBreakerState, err)
+		}
+		stale := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        MetricStaleRetries,
+			Help:        "Requests re-sent on a fresh connection because their pooled one had been closed by the upstream before anything was sent.",
+			ConstLabels: prometheus.Labels{"backend": name},
+		}, func() float64 { return float64(up.StaleRetries()) })
+		if err := reg.Register(stale); err != nil {
+			return fmt.Errorf("gateway: registering %s: %w", MetricStaleRetries, err)
 		}
 	}
 	return nil
@@ -280,12 +304,35 @@ func (g *Gateway) newPublicApp() *fiber.App {
 		g.ready.Store(true)
 		return nil
 	})
+	// Expect: 100-continue is decided before the body is invited: a
+	// declared length over the limit gets the 413 at once, so the client
+	// never starts sending what would be refused.
+	app.Server().ExpectHandler = g.expect
 	// handle routes on route.Normalize of the raw path (URI.PathOriginal),
 	// never on fasthttp's normalised Path, which decodes %2F into a
 	// separator; the upstream client sends that same normalised path
 	// verbatim (proxy.NewUpstream disables the client's normalisation).
 	app.Use(g.handle)
 	return app
+}
+
+// expect answers an Expect: 100-continue request before its body is read:
+// 100 to invite it, or 413 when the declared length is over the limit. The
+// refusal carries the usual structured body; fasthttp writes it and closes
+// the connection (lingering, see headConn).
+func (g *Gateway) expect(ctx *fasthttp.RequestCtx) int {
+	if n := ctx.Request.Header.ContentLength(); n <= g.cfg.Limits.MaxRequestBodyBytes {
+		return fasthttp.StatusContinue // includes chunked (-1): the limit applies as it is read
+	}
+	var buf [requestIDMax]byte
+	rid := g.ids.fresh(buf[:0])
+	writeError(&ctx.Response, errBodyTooLarge, rid)
+	ctx.Response.Header.SetCanonical(keyRequestID, rid)
+	lingerAfterRefusal(ctx.Conn())
+	if g.log.Enabled(context.Background(), slog.LevelDebug) {
+		g.log.Debug("request refused", "request_id", string(rid), "code", errBodyTooLarge.Code, "content_length", ctx.Request.Header.ContentLength())
+	}
+	return fasthttp.StatusRequestEntityTooLarge
 }
 
 func (g *Gateway) newAdminApp(reg *prometheus.Registry, admin fiber.Handler) *fiber.App {
@@ -316,9 +363,11 @@ func (g *Gateway) newAdminApp(reg *prometheus.Registry, admin fiber.Handler) *fi
 }
 
 // Serve runs the public app on public and the operator app on admin until
-// ctx is done, then drains: /readyz answers 503, the public listener stops
-// accepting, and Serve waits for in-flight requests (at most
-// limits.shutdownTimeout) before closing the admin listener and returning.
+// ctx is done, then drains: /readyz answers 503 at once, the public
+// listener keeps serving for limits.shutdownDelay (the readiness window)
+// and then stops accepting, and Serve waits for in-flight requests (at
+// most limits.shutdownTimeout) before closing the admin listener and
+// returning.
 // It returns an error if a listener failed or the drain timed out. Serve
 // may be called once.
 func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
@@ -327,7 +376,7 @@ func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
 	}
 	pubErr := make(chan error, 1)
 	admErr := make(chan error, 1)
-	go func() { pubErr <- g.app.Listener(public) }()
+	go func() { pubErr <- g.app.Listener(headListener{Listener: public, g: g}) }()
 	go func() { admErr <- g.adminApp.Listener(admin) }()
 
 	var failed error
@@ -342,6 +391,20 @@ func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
 	}
 	g.draining.Store(true)
 	g.ready.Store(false)
+	if d := g.cfg.Limits.ShutdownDelay; d > 0 && failed == nil {
+		// The readiness window: /readyz says 503 while the public listener
+		// still serves, so a load balancer takes the gateway out of
+		// rotation before connections are refused.
+		g.log.Info("not ready; serving through the readiness window", "delay", d.String())
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case err := <-pubErr:
+			t.Stop()
+			failed = fmt.Errorf("gateway: public listener: %w", err)
+			pubErr <- nil
+		}
+	}
 	g.log.Info("draining", "timeout", g.cfg.Limits.ShutdownTimeout.String())
 
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.ShutdownTimeout)

@@ -32,6 +32,11 @@ type exchange struct {
 	shadow   *shadow.Ticket // non-nil when the request is mirrored
 	bound    bool           // a write whose intent is in the ledger (affinity.go)
 	intent   intent.Claim   // its claim, when bound
+	// answered: the serving backend produced a response (any status). A
+	// request the gateway refused itself (fence, 405, 429, breaker open)
+	// or that failed in transport is not legacy use for the retirement
+	// tracker.
+	answered bool
 }
 
 // handle is the whole proxy path. It returns *Error values that
@@ -45,8 +50,9 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 		start = time.Now()
 	}
 	g.m.inFlight.Add(1)
+	peer, trusted := g.peer(c)
 	var idBuf [requestIDMax]byte
-	rid := g.ids.requestID(c, idBuf[:0])
+	rid := g.ids.requestID(c, idBuf[:0], trusted)
 	x := exchange{ri: g.table.Default(), method: route.ParseMethod(c.Request().Header.Method())}
 	defer func() {
 		if r := recover(); r != nil {
@@ -62,22 +68,37 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 		g.m.inFlight.Add(-1)
 	}()
 	req := &c.Request().Header
+	// The Decider reads the id from here; prepare sets it again after the
+	// hop-by-hop strip.
 	req.SetCanonical(keyRequestID, rid)
 
 	if len(req.Host()) == 0 {
 		return errMissingHost
 	}
-	if proxy.AmbiguousFraming(req) {
+	// One pass over the header lines as received: fasthttp's parsed view
+	// hides some of what matters here (see proxy.Screen).
+	screen := proxy.ScreenRequestHeaders(req.RawHeaders())
+	switch {
+	case screen&proxy.ScreenAmbiguousFraming != 0:
 		return errAmbiguousFraming
+	case screen&proxy.ScreenBadName != 0:
+		return errBadHeaderName
+	case screen&proxy.ScreenUnderscore != 0, screen&proxy.ScreenForwarding != 0 && !trusted:
+		proxy.StripForwarding(req, trusted)
 	}
-	var pathBuf [256]byte
+	var pathBuf, keyBuf [256]byte
 	path, perr := route.Normalize(pathBuf[:0], c.Request().URI().PathOriginal())
 	if perr != nil {
 		x.err = perr
 		return errBadPath
 	}
-	x.ri = g.table.Match(path)
+	// Routes match the path without ";parameters"; the upstream receives
+	// them (route.MatchKey).
+	x.ri = g.table.Match(route.MatchKey(keyBuf[:0], path))
 	rs := &g.routes[x.ri]
+	if rs.deny != nil {
+		return rs.deny
+	}
 	if !rs.route.Allows(x.method) {
 		return rs.err405
 	}
@@ -104,7 +125,7 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	// Connection: close is hop-by-hop: it must not reach the upstream, but
 	// the client's connection still closes after this answer.
 	x.close = req.ConnectionClose()
-	g.prepare(c, path)
+	g.prepare(c, path, peer, trusted, rid)
 	// Copied now, as the upstream will receive it; Begin never blocks.
 	x.shadow = g.shadow.Begin(x.ri, x.backend, c.Request(), rid)
 	x.failure = g.attempt(c, rs, &x)
@@ -130,6 +151,7 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	g.m.perRoute[x.ri].decisions[x.backend][x.reason].Inc()
 	switch x.failure {
 	case proxy.FailNone, proxy.FailStatus5xx:
+		x.answered = true
 	case proxy.FailBreakerOpen:
 		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeBackendUnavailable,
 			Message: "the backend is failing and temporarily not called; retry later", RetryAfter: 1}
@@ -146,19 +168,24 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 }
 
 // prepare turns the client's request into the upstream request in place:
-// hop-by-hop fields out, X-Forwarded-* in, the normalised path with the
-// original query.
-func (g *Gateway) prepare(c *fiber.Ctx, path []byte) {
+// hop-by-hop fields out, X-Forwarded-* in, the gateway's request id, the
+// normalised path with the original query.
+func (g *Gateway) prepare(c *fiber.Ctx, path []byte, peer netip.Addr, trusted bool, rid []byte) {
 	r := c.Request()
 	proxy.StripRequestHopByHop(&r.Header)
-	ctx := c.Context()
-	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
-	peer = peer.Unmap()
+	// After the strip: a client that lists X-Request-Id in Connection must
+	// not take the gateway's id away from the upstream.
+	r.Header.SetCanonical(keyRequestID, rid)
 	proto := "http"
-	if ctx.IsTLS() {
+	if c.Context().IsTLS() {
 		proto = "https"
 	}
-	proxy.SetForwarded(&r.Header, proxy.Forwarded{Peer: peer, Trusted: g.trust.Contains(peer), Proto: proto}, r.Header.Host())
+	proxy.SetForwarded(&r.Header, proxy.Forwarded{Peer: peer, Trusted: trusted, Proto: proto}, r.Header.Host())
+	// The shadow marker is the gateway's to set: from a client it would
+	// turn a write into a dry run and draw on the services' shadow budget.
+	if len(r.Header.PeekCanonical(keyShadow)) > 0 {
+		r.Header.DelBytes(keyShadow)
+	}
 	// The override token is the gateway's secret; upstreams never see it.
 	if len(g.tokenHeader) > 0 && len(r.Header.PeekCanonical(g.tokenHeader)) > 0 {
 		r.Header.DelBytes(g.tokenHeader)
@@ -168,6 +195,14 @@ func (g *Gateway) prepare(c *fiber.Ctx, path []byte) {
 	// Re-setting the raw query drops any parsed form a Decider made, so the
 	// upstream receives the client's bytes, not a re-encoding.
 	uri.SetQueryStringBytes(uri.QueryString())
+}
+
+// peer returns the address of the directly connected client and whether it
+// is a trusted proxy (trustedProxies).
+func (g *Gateway) peer(c *fiber.Ctx) (netip.Addr, bool) {
+	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	peer = peer.Unmap()
+	return peer, len(g.trust) > 0 && g.trust.Contains(peer)
 }
 
 // attempt sends the request to x.backend through its breaker, retrying a
@@ -240,6 +275,7 @@ var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return 
 var (
 	keyRequestID = []byte(apierr.RequestIDHeader)
 	keyRoute     = []byte(HeaderRoute)
+	keyShadow    = []byte(shadow.HeaderShadow)
 	keyBackend   = []byte(HeaderBackend)
 	backendValue = [numBackends][]byte{decide.Legacy: []byte(decide.Legacy.String()), decide.New: []byte(decide.New.String())}
 )
@@ -247,7 +283,7 @@ var (
 func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start time.Time) {
 	h := &c.Response().Header
 	h.SetCanonical(keyRequestID, rid)
-	if x.close {
+	if x.close || g.draining.Load() { // draining: move keep-alive clients elsewhere
 		h.SetConnectionClose()
 	}
 	rs := &g.routes[x.ri]
@@ -272,7 +308,7 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 	g.m.request(x.ri, x.backend, x.method, status, rs.name)
 	g.m.perRoute[x.ri].duration[x.backend].Observe(elapsed.Seconds())
 	sec := at.Unix()
-	if x.backend == decide.Legacy && g.hits != nil {
+	if x.backend == decide.Legacy && x.answered && g.hits != nil {
 		g.hits.Hit(x.ri, c, at)
 	}
 	st := &rs.stats[x.backend]

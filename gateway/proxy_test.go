@@ -275,7 +275,17 @@ func TestForwardedHeaders(t *testing.T) {
 func TestRequestID(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(r.Header.Get("X-Request-Id"))) })
-	r := start(t, testConfig(t, map[string]string{"legacy": up.URL}, nil, nil), nil)
+	// The test client connects from 127.0.0.1: a trusted proxy here.
+	r := start(t, testConfig(t, map[string]string{"legacy": up.URL}, nil, func(c *config.Config) {
+		c.TrustedProxies = []string{"127.0.0.1"}
+	}), nil)
+	t.Run("untrusted peer never chooses the id", func(t *testing.T) {
+		r := start(t, testConfig(t, map[string]string{"legacy": up.URL}, nil, nil), nil)
+		resp, body := r.get(t, "/x", "X-Request-Id", "abc-123_X.y")
+		if got := resp.Header.Get("X-Request-Id"); got == "abc-123_X.y" || string(body) != got || !validID([]byte(got)) {
+			t.Fatalf("client sent abc-123_X.y; response id %q, upstream saw %q", got, body)
+		}
+	})
 	cases := []struct {
 		name, in string
 		kept     bool

@@ -30,11 +30,19 @@ func newIDSource() (*idSource, error) {
 }
 
 // requestID appends to dst the request's id: the inbound X-Request-Id when
-// it is valid (1-128 of [A-Za-z0-9._-]), otherwise a fresh one.
-func (s *idSource) requestID(c *fiber.Ctx, dst []byte) []byte {
-	if in := c.Request().Header.PeekCanonical(keyRequestID); validID(in) {
+// it came from a trusted proxy (which made it, or vetted it) and is valid
+// (1-128 of [A-Za-z0-9._-]), otherwise a fresh one. Anyone else's id is
+// replaced: a client choosing the id that logs, the audit trail and the
+// upstreams key on could collide with or impersonate another request.
+func (s *idSource) requestID(c *fiber.Ctx, dst []byte, trusted bool) []byte {
+	if in := c.Request().Header.PeekCanonical(keyRequestID); trusted && validID(in) {
 		return append(dst, in...)
 	}
+	return s.fresh(dst)
+}
+
+// fresh appends a new id to dst.
+func (s *idSource) fresh(dst []byte) []byte {
 	dst = append(dst, s.prefix[:]...)
 	dst = append(dst, '-')
 	return strconv.AppendUint(dst, s.n.Add(1), 36)

@@ -3,6 +3,8 @@ package decide
 import (
 	"bytes"
 	"encoding/base64"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -65,13 +67,136 @@ func jwtSubject(token, buf []byte) []byte {
 	if err != nil {
 		return nil
 	}
-	return topLevelString(buf[:n], "sub")
+	raw := topLevelString(buf[:n], "sub")
+	if raw == nil {
+		return nil
+	}
+	// The subject is bucketed by its decoded value, not its spelling (see
+	// decodeString); the payload is spent, so buf takes the result.
+	var out [maxSubject]byte
+	sub, ok := decodeString(out[:0], raw)
+	if !ok {
+		return nil
+	}
+	return buf[:copy(buf, sub)]
+}
+
+// maxSubject caps a decoded "sub" claim, in bytes; a longer one yields no
+// user key. The cap applies to the decoded value, so every spelling of one
+// subject is treated alike.
+const maxSubject = 512
+
+// decodeString appends to dst the value of the JSON string whose content
+// (between the quotes) is raw, exactly as encoding/json decodes it: escapes
+// resolved (\u surrogate pairs joined, a lone surrogate becoming U+FFFD)
+// and every byte that is not valid UTF-8 replaced by U+FFFD. Bucketing on
+// this value puts a token and its decoded twin, e.g. a "sub" holding a
+// stray 0xCA byte and one holding "\ufffd" or the literal U+FFFD, on the
+// same side; bucketing the raw bytes did not (issue 15). It reports false
+// when the result would exceed cap(dst) or raw is not a valid string
+// content. It does not allocate when dst has the capacity.
+func decodeString(dst, raw []byte) ([]byte, bool) {
+	limit := cap(dst)
+	put := func(r rune) bool {
+		if len(dst)+utf8.RuneLen(r) > limit && utf8.RuneLen(r) > 0 {
+			return false
+		}
+		dst = utf8.AppendRune(dst, r)
+		return true
+	}
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(raw) {
+				return nil, false
+			}
+			i += 2
+			var r rune
+			switch raw[i-1] {
+			case '"', '\\', '/':
+				r = rune(raw[i-1])
+			case 'b':
+				r = '\b'
+			case 'f':
+				r = '\f'
+			case 'n':
+				r = '\n'
+			case 'r':
+				r = '\r'
+			case 't':
+				r = '\t'
+			case 'u':
+				u, ok := hex4(raw[i:])
+				if !ok {
+					return nil, false
+				}
+				i += 4
+				r = u
+				if utf16.IsSurrogate(u) {
+					r = utf8.RuneError
+					if u2, ok := hex4(tail(raw, i+2)); ok && i+1 < len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+						if p := utf16.DecodeRune(u, u2); p != utf8.RuneError {
+							r = p
+							i += 6
+						}
+					}
+				}
+			default:
+				return nil, false
+			}
+			if !put(r) {
+				return nil, false
+			}
+		case c < utf8.RuneSelf:
+			if len(dst) >= limit {
+				return nil, false
+			}
+			dst = append(dst, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(raw[i:])
+			i += size // an invalid byte decodes as (RuneError, 1)
+			if !put(r) {
+				return nil, false
+			}
+		}
+	}
+	return dst, true
+}
+
+func tail(b []byte, i int) []byte {
+	if i > len(b) {
+		return nil
+	}
+	return b[i:]
+}
+
+// hex4 reads four hex digits.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // topLevelString scans a JSON object for a top-level member named key whose
-// value is a string and returns the string's raw (still escaped) bytes. It
-// allocates nothing. Raw bytes are fine for bucketing: the same subject
-// always has the same encoding within one issuer.
+// value is a string and returns the string's raw (still escaped) bytes
+// (decodeString gives its value). It allocates nothing.
 func topLevelString(doc []byte, key string) []byte {
 	s := jsonScanner{b: doc}
 	s.ws()

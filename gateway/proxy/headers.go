@@ -16,24 +16,22 @@ var hopByHop = [...]string{
 	"Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-// maxConnTokens bounds how many Connection-listed fields are honoured; the
-// rest of an absurdly long list is ignored (the fixed list is still removed).
-const maxConnTokens = 16
-
-// connTokens copies the field names listed in one Connection header value
-// into buf and returns them as slices of buf. "close" and "keep-alive" are
-// skipped: they name no field to strip.
-func connTokens(v, buf []byte, toks [][]byte) ([]byte, [][]byte) {
-	for len(v) > 0 && len(toks) < maxConnTokens {
+// connTokens appends to buf the field names listed in one Connection header
+// value and to toks their slices of buf. "close" and "keep-alive" are
+// skipped: they name no field to strip. There is no cap on the number of
+// names: a list is bounded by limits.maxHeaderBytes, and every name listed
+// is honoured (a capped list let the 17th name through).
+func connTokens(v, buf []byte, toks [][2]int) ([]byte, [][2]int) {
+	for len(v) > 0 {
 		i := 0
 		for i < len(v) && v[i] != ',' {
 			i++
 		}
 		tok := trimOWS(v[:i])
-		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") && len(buf)+len(tok) <= cap(buf) {
+		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
 			start := len(buf)
 			buf = append(buf, tok...)
-			toks = append(toks, buf[start:len(buf):len(buf)])
+			toks = append(toks, [2]int{start, len(buf)})
 		}
 		if i == len(v) {
 			break
@@ -166,15 +164,15 @@ func namesFields(v []byte) bool {
 //
 //go:noinline
 func stripListed(all func(yield func(k, v []byte) bool), del func([]byte)) {
-	buf := make([]byte, 0, 512)
-	toks := make([][]byte, 0, maxConnTokens)
+	var buf []byte
+	var toks [][2]int // offsets into buf: buf may move while it grows
 	for k, v := range all {
 		if equalFold(k, "Connection") {
 			buf, toks = connTokens(v, buf, toks)
 		}
 	}
 	for _, t := range toks {
-		del(t)
+		del(buf[t[0]:t[1]])
 	}
 }
 
@@ -286,30 +284,158 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// AmbiguousFraming reports a request that carried both Transfer-Encoding
-// and Content-Length. fasthttp parses it as chunked and closes the
-// connection afterwards (RFC 9112 §6.3), but such a request is the classic
-// smuggling probe: a proxy that forwarded it would hand the upstream a
-// message whose framing another hop may read differently, so the gateway
-// refuses it outright.
-func AmbiguousFraming(h *fasthttp.RequestHeader) bool {
-	if h.ContentLength() != -1 {
-		return false // not chunked: fasthttp already refuses duplicate lengths
-	}
-	raw := h.RawHeaders()
+// Screen is what ScreenRequestHeaders found in a request's raw header
+// block: each bit is a reason to refuse the request or to clean it.
+type Screen uint8
+
+// Screen bits.
+const (
+	// ScreenAmbiguousFraming: both Transfer-Encoding and Content-Length
+	// were sent. fasthttp parses such a request as chunked, and after an
+	// empty chunked body it even reports Content-Length 0, so the check
+	// reads the raw lines. It is the classic smuggling probe: a proxy that
+	// forwarded it would hand the upstream a message whose framing another
+	// hop may read differently (RFC 9112 §6.3), so it is refused.
+	ScreenAmbiguousFraming Screen = 1 << iota
+	// ScreenBadName: a field name that is not an RFC 9110 token (a space
+	// in "X Foo", a space before the colon), or an obsolete folded line
+	// (RFC 9112 §5.2: a proxy must reject it or replace it). Servers
+	// disagree on what such a line means, so it is refused.
+	ScreenBadName
+	// ScreenForwarding: a field only a trusted proxy may set (X-Real-IP,
+	// X-Original-URL, X-Forwarded-*...), in its usual spelling.
+	ScreenForwarding
+	// ScreenUnderscore: an underscore spelling of such a field
+	// (X_Forwarded_For). CGI-style stacks fold '-' and '_' into the same
+	// variable, so it would pass as the real one behind the gateway.
+	ScreenUnderscore
+)
+
+// ScreenRequestHeaders reads the raw header block of a request (fasthttp's
+// RequestHeader.RawHeaders: the lines after the request line, as received)
+// once. It does not allocate.
+func ScreenRequestHeaders(raw []byte) Screen {
+	var s Screen
+	var cl, te bool
 	for len(raw) > 0 {
 		i := 0
 		for i < len(raw) && raw[i] != '\n' {
 			i++
 		}
 		line := raw[:i]
-		if len(line) >= len("content-length:") && equalFold(line[:len("content-length:")], "content-length:") {
-			return true
+		if i < len(raw) {
+			raw = raw[i+1:]
+		} else {
+			raw = nil
 		}
-		if i == len(raw) {
-			break
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
 		}
-		raw = raw[i+1:]
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			s |= ScreenBadName // obs-fold
+			continue
+		}
+		colon := 0
+		for colon < len(line) && line[colon] != ':' {
+			if !isTokenChar(line[colon]) {
+				s |= ScreenBadName
+			}
+			colon++
+		}
+		name := line[:colon]
+		if colon == len(line) || colon == 0 {
+			s |= ScreenBadName
+			continue
+		}
+		switch len(name) {
+		case 14:
+			cl = cl || equalFold(name, "Content-Length")
+		case 17:
+			te = te || equalFold(name, "Transfer-Encoding")
+		}
+		if u, ok := forwardingName(name); ok {
+			if u {
+				s |= ScreenUnderscore
+			} else {
+				s |= ScreenForwarding
+			}
+		}
+	}
+	if cl && te {
+		s |= ScreenAmbiguousFraming
+	}
+	return s
+}
+
+// forwardingName reports whether name, read case-insensitively with '_'
+// taken as '-', is a field that carries a client's address or a URL
+// override that only a trusted proxy may set, and whether it was spelt
+// with an underscore.
+func forwardingName(name []byte) (underscore, ok bool) {
+	if len(name) < 9 || len(name) > 24 {
+		return false, false
+	}
+	switch name[0] {
+	case 'x', 'X', 'f', 'F', 't', 'T':
+	default:
+		return false, false
+	}
+	var buf [24]byte
+	for i, c := range name {
+		switch {
+		case c == '_':
+			c = '-'
+			underscore = true
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	switch string(buf[:len(name)]) {
+	case "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
+		"x-forwarded-prefix", "x-forwarded-server", "x-forwarded-ssl", "x-forwarded-scheme",
+		"x-real-ip", "x-client-ip", "true-client-ip", "x-cluster-client-ip",
+		"x-original-url", "x-rewrite-url", "x-original-uri", "x-request-id":
+		// X-Request-Id in its hyphen form is the gateway's own business
+		// (see the gateway's request ids); only its underscore twin is
+		// stripped here.
+		if !underscore && string(buf[:len(name)]) == "x-request-id" {
+			return false, false
+		}
+		return underscore, true
+	}
+	return false, false
+}
+
+// StripForwarding removes the fields ScreenRequestHeaders flagged: every
+// underscore spelling, and from an untrusted peer the usual spellings too
+// (SetForwarded then writes X-Forwarded-For/-Proto/-Host afresh). It is
+// the rare path, taken only when the screen found one.
+//
+//go:noinline
+func StripForwarding(h *fasthttp.RequestHeader, trusted bool) {
+	var names [][]byte
+	for k := range h.All() {
+		if u, ok := forwardingName(k); ok && (u || !trusted) {
+			names = append(names, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range names {
+		h.DelBytes(k)
+	}
+}
+
+// isTokenChar is RFC 9110 §5.6.2 tchar.
+func isTokenChar(c byte) bool {
+	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
 	}
 	return false
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,7 +90,7 @@ func classify(err error) Failure {
 		return FailConnect
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrTLSHandshakeTimeout), isNetTimeout(err):
 		return FailTimeout
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF),
+	case errors.Is(err, ErrStaleConn), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, fasthttp.ErrConnectionClosed):
 		return FailReset
 	case errors.Is(err, ErrStatus5xx):
@@ -112,6 +113,9 @@ type Upstream struct {
 	https   bool
 	timeout time.Duration
 	breaker *gobreaker.CircuitBreaker[struct{}]
+	// staleRetries counts requests re-sent because their pooled
+	// connection was found closed before anything was sent (staleconn.go).
+	staleRetries atomic.Uint64
 }
 
 // Options tunes NewUpstream beyond the configuration.
@@ -124,6 +128,17 @@ type Options struct {
 	// MaxBufferedBody caps a response read whole (Do with stream false);
 	// a larger one fails with fasthttp.ErrBodyTooLarge. Zero: no cap.
 	MaxBufferedBody int
+	// MaxConns, when positive, caps connections instead of the upstream's
+	// maxConns (the shadow client: one connection per shadow worker).
+	MaxConns int
+	// ClientName is the client's name in its connection bookkeeping.
+	// Empty: "ficus".
+	ClientName string
+	// LongestTimeout is the longest timeout any caller passes to Exchange
+	// (a route may run longer than the upstream's own timeout). The
+	// breaker's window is stretched by it so that a request that times out
+	// is always counted (see newBreaker). Zero: the upstream's timeout.
+	LongestTimeout time.Duration
 }
 
 // NewUpstream builds the client of one upstream. The client never retries
@@ -155,7 +170,15 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		if err != nil {
 			return nil, &DialError{Err: err}
 		}
-		return c, nil
+		return newStaleConn(c), nil
+	}
+	maxConns := u.MaxConns
+	if opts.MaxConns > 0 {
+		maxConns = opts.MaxConns
+	}
+	clientName := opts.ClientName
+	if clientName == "" {
+		clientName = "ficus"
 	}
 	up := &Upstream{
 		Name:    name,
@@ -164,11 +187,11 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		timeout: u.Timeout,
 		hc: &fasthttp.HostClient{
 			Addr:                     addr,
-			Name:                     "ficus",
+			Name:                     clientName,
 			NoDefaultUserAgentHeader: true,
 			IsTLS:                    https,
 			DialTimeout:              dial,
-			MaxConns:                 u.MaxConns,
+			MaxConns:                 maxConns,
 			MaxIdleConnDuration:      u.MaxIdleConnDuration,
 			MaxConnWaitTimeout:       u.Timeout,
 			// No ReadTimeout or WriteTimeout: every Do carries its own
@@ -187,20 +210,36 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		},
 	}
 	if !u.Breaker.Disabled {
-		up.breaker = newBreaker(name, u.Breaker, opts.OnStateChange)
+		longest := max(opts.LongestTimeout, u.Timeout)
+		if u.DialTimeout > 0 {
+			longest += u.DialTimeout // a dial runs before the request's own deadline starts to matter
+		}
+		up.breaker = newBreaker(name, u.Breaker, longest, opts.OnStateChange)
 	}
 	return up, nil
 }
 
-func newBreaker(name string, b config.Breaker, onChange func(string, gobreaker.State, gobreaker.State)) *gobreaker.CircuitBreaker[struct{}] {
-	bucket := b.Window / 10
-	if bucket < time.Millisecond {
-		bucket = 0 // window too short to split: a fixed window
-	}
+// newBreaker builds the breaker of one upstream. longest bounds how long
+// one exchange can take.
+//
+// gobreaker files an outcome under the bucket where the request *started*
+// and drops it when that bucket has left the rolling window by the time the
+// request ends. A window no longer than the timeout therefore never counted
+// a timeout (issue 15: 10 s window, 10 s timeout, 8 timeouts in a row, the
+// breaker stayed closed). The breaker's internal window is the configured
+// one plus longest and one bucket, so every exchange that ends, however
+// slowly, lands in a bucket still counted: timeouts always count. The
+// price is that an outcome stays counted up to longest after the
+// configured window; for ratios over seconds that is immaterial.
+//
+// The window is always split into buckets: a fixed window (no buckets)
+// would drop outcomes the same way at every window reset.
+func newBreaker(name string, b config.Breaker, longest time.Duration, onChange func(string, gobreaker.State, gobreaker.State)) *gobreaker.CircuitBreaker[struct{}] {
+	bucket := max(b.Window/10, time.Millisecond)
 	st := gobreaker.Settings{
 		Name:         name,
 		MaxRequests:  b.HalfOpenProbes,
-		Interval:     b.Window,
+		Interval:     b.Window + longest + bucket,
 		BucketPeriod: bucket,
 		Timeout:      b.OpenFor,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
@@ -212,8 +251,10 @@ func newBreaker(name string, b config.Breaker, onChange func(string, gobreaker.S
 			done := c.TotalSuccesses + c.TotalFailures
 			return done >= b.MinRequests && done > 0 && float64(c.TotalFailures)/float64(done) >= b.FailureRatio
 		},
+		// Neither a client that left, nor a full pool, nor an answer over
+		// the size cap says anything about the upstream's health.
 		IsExcluded: func(err error) bool {
-			return errors.Is(err, ErrClientGone) || errors.Is(err, fasthttp.ErrNoFreeConns)
+			return errors.Is(err, ErrClientGone) || errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, fasthttp.ErrBodyTooLarge)
 		},
 	}
 	if onChange != nil {
@@ -271,7 +312,9 @@ func (u *Upstream) Timeout() time.Duration { return u.timeout }
 // the upstream's. With stream, the response body is a stream the caller
 // must either read or close (resp.CloseBodyStream); the timeout keeps
 // running while it is read. Without, the body is read whole (at most
-// Options.MaxBufferedBody bytes). Do sends the request at most once.
+// Options.MaxBufferedBody bytes). Do sends the request at most once; it
+// may try a second connection when the first one proved to be closed
+// before any byte was sent (ErrStaleConn).
 func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, stream bool) error {
 	resp.StreamBody = stream
 	if timeout <= 0 {
@@ -286,8 +329,24 @@ func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout ti
 	uri.SetHost(u.host)
 	req.UseHostHeader = false
 	req.Header.SetHost(u.host)
-	return u.hc.DoTimeout(req, resp, timeout)
+	deadline := time.Now().Add(timeout)
+	err := u.hc.DoDeadline(req, resp, deadline)
+	if err != nil && errors.Is(err, ErrStaleConn) && !req.IsBodyStream() {
+		// The upstream never saw the request (see ErrStaleConn). The other
+		// idle connections are most likely dead too (a restart): drop them
+		// so that the one retry dials afresh.
+		u.hc.CloseIdleConnections()
+		u.staleRetries.Add(1)
+		resp.Reset()
+		resp.StreamBody = stream
+		err = u.hc.DoDeadline(req, resp, deadline)
+	}
+	return err
 }
+
+// StaleRetries is how many requests were re-sent because their pooled
+// connection had been closed by the upstream before anything was sent.
+func (u *Upstream) StaleRetries() uint64 { return u.staleRetries.Load() }
 
 // CloseIdle closes pooled idle connections (used when draining).
 func (u *Upstream) CloseIdle() { u.hc.CloseIdleConnections() }

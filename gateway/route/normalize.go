@@ -190,3 +190,55 @@ func isPathChar(c byte) bool {
 	}
 	return false
 }
+
+// MatchKey appends to dst[:0] the path routes are matched on: the
+// normalised path p with every segment's ";parameter" removed, the way a
+// servlet container maps "/shop/placeOrder.do;jsessionid=1" to the
+// resource "/shop/placeOrder.do" (Servlet spec, "path parameters"). A
+// segment left empty disappears, a trailing slash stays. The request is
+// forwarded with its parameters (p, not the key): the legacy may need them
+// (jsessionid), and both sides then agree on the resource. An escaped
+// semicolon (%3B) is data, not a parameter, in both places. Normalize has
+// already refused "." and ".." segments that carry a parameter ("/..;/"),
+// which servlet containers would resolve as dot segments.
+//
+// MatchKey returns p itself when it has no ';' (the common case: no copy).
+func MatchKey(dst, p []byte) []byte {
+	semi := false
+	for _, c := range p {
+		if c == ';' {
+			semi = true
+			break
+		}
+	}
+	if !semi {
+		return p
+	}
+	out := append(dst[:0], '/')
+	for i := 0; i < len(p); {
+		if p[i] == '/' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(p) && p[j] != '/' && p[j] != ';' {
+			j++
+		}
+		seg := p[i:j]
+		for j < len(p) && p[j] != '/' {
+			j++
+		}
+		i = j
+		if len(seg) == 0 {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, '/')
+		}
+		out = append(out, seg...)
+	}
+	if len(p) > 1 && p[len(p)-1] == '/' && len(out) > 1 {
+		out = append(out, '/')
+	}
+	return out
+}

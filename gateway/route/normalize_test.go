@@ -3,6 +3,7 @@ package route
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -125,6 +126,51 @@ func FuzzNormalizePath(f *testing.F) {
 		again, err := Normalize(nil, out)
 		if err != nil || !bytes.Equal(again, out) {
 			t.Fatalf("not idempotent: %q -> %q -> %q (%v)", in, out, again, err)
+		}
+	})
+}
+
+func TestMatchKeyDropsPathParameters(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, want string }{
+		{"/shop/placeOrder.do", "/shop/placeOrder.do"},
+		{"/shop/placeOrder.do;jsessionid=ABC", "/shop/placeOrder.do"},
+		{"/shop;v=1/catalog.do", "/shop/catalog.do"},
+		{"/shop/admin;x=1/faults;y", "/shop/admin/faults"},
+		{"/shop/;x/admin", "/shop/admin"},
+		{"/shop/admin;x/", "/shop/admin/"},
+		{"/;x", "/"},
+		{"/shop/a%3Bb", "/shop/a%3Bb"},
+	}
+	for _, tc := range cases {
+		norm, err := Normalize(nil, []byte(tc.in))
+		if err != nil {
+			t.Fatalf("Normalize(%q): %v", tc.in, err)
+		}
+		if got := string(MatchKey(nil, norm)); got != tc.want {
+			t.Errorf("MatchKey(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzMatchKey: the match key of a normalised path is itself normalised,
+// carries no ';' parameter, and is what a second pass returns unchanged.
+func FuzzMatchKey(f *testing.F) {
+	for _, s := range []string{"/shop/placeOrder.do;jsessionid=1", "/a;b/c;d/", "/;/;", "/x%3By"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		norm, err := Normalize(nil, []byte(p))
+		if err != nil {
+			return
+		}
+		key := MatchKey(nil, norm)
+		if strings.Contains(string(key), ";") {
+			t.Fatalf("key %q of %q keeps a parameter", key, p)
+		}
+		again, err := Normalize(nil, key)
+		if err != nil || string(again) != string(key) {
+			t.Fatalf("key %q of %q is not normalised (%q, %v)", key, p, again, err)
 		}
 	})
 }

@@ -20,18 +20,20 @@ const (
 	PATCH
 	DELETE
 	OPTIONS
+	TRACE
+	CONNECT
 	OTHER
 	NumMethods // number of Method values, for sizing arrays
 )
 
-var methodNames = [...]string{GET: "GET", HEAD: "HEAD", POST: "POST", PUT: "PUT", PATCH: "PATCH", DELETE: "DELETE", OPTIONS: "OPTIONS", OTHER: "OTHER"}
+var methodNames = [...]string{GET: "GET", HEAD: "HEAD", POST: "POST", PUT: "PUT", PATCH: "PATCH", DELETE: "DELETE", OPTIONS: "OPTIONS", TRACE: "TRACE", CONNECT: "CONNECT", OTHER: "OTHER"}
 
 // String returns the metric label of m.
 func (m Method) String() string { return methodNames[m] }
 
 // Safe reports whether m is a safe method (RFC 9110 §9.2.1) that the
-// gateway may replay on another upstream. TRACE is safe too but is OTHER
-// here and never replayed.
+// gateway may replay on another upstream. TRACE is safe too but is never
+// replayed.
 func (m Method) Safe() bool { return m == GET || m == HEAD || m == OPTIONS }
 
 // ParseMethod maps a request method to its index without allocating.
@@ -51,6 +53,10 @@ func ParseMethod(b []byte) Method {
 		return DELETE
 	case "OPTIONS":
 		return OPTIONS
+	case "TRACE":
+		return TRACE
+	case "CONNECT":
+		return CONNECT
 	}
 	return OTHER
 }
@@ -59,15 +65,24 @@ func ParseMethod(b []byte) Method {
 type Route struct {
 	// Name is the configured route name (metric label, X-Ficus-Route).
 	Name string
-	// Allow is the value of the Allow header of a 405 answer; empty when
-	// every method is allowed.
+	// Allow is the value of the Allow header of a 405 answer.
 	Allow string
-	// methods is a bit set over Method; 0 allows every method.
+	// methods is a bit set over Method.
 	methods uint16
 }
 
+// defaultMethods is what a route without a methods list accepts: every
+// method except TRACE (it echoes the request, cookies and credentials
+// included, back to whoever can read the answer: cross-site tracing) and
+// CONNECT (a tunnel through the gateway to wherever the upstream can
+// reach). A route that needs them lists them explicitly.
+const defaultMethods = 1<<GET | 1<<HEAD | 1<<POST | 1<<PUT | 1<<PATCH | 1<<DELETE | 1<<OPTIONS | 1<<OTHER
+
+// defaultAllow is the Allow header of a route without a methods list.
+const defaultAllow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
 // Allows reports whether the route accepts m.
-func (r *Route) Allows(m Method) bool { return r.methods == 0 || r.methods&(1<<m) != 0 }
+func (r *Route) Allows(m Method) bool { return r.methods&(1<<m) != 0 }
 
 // Table maps normalised paths to route indexes. It is immutable after
 // Compile and safe for concurrent use.
@@ -139,6 +154,9 @@ func compileRoute(r config.Route) (Route, error) {
 		cr.methods |= 1 << mi
 	}
 	cr.Allow = strings.Join(allow, ", ")
+	if cr.methods == 0 {
+		cr.methods, cr.Allow = defaultMethods, defaultAllow
+	}
 	return cr, nil
 }
 

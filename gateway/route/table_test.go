@@ -81,9 +81,19 @@ func TestMethods(t *testing.T) {
 	}
 	any := tb.Route(tb.Default())
 	for m := GET; m < NumMethods; m++ {
-		if !any.Allows(m) {
-			t.Fatalf("default route refuses %s", m)
+		if want := m != TRACE && m != CONNECT; any.Allows(m) != want {
+			t.Fatalf("default route: Allows(%s) = %v, want %v (TRACE and CONNECT only when listed)", m, !want, want)
 		}
+	}
+	if any.Allow == "" {
+		t.Fatal("a route without a methods list still needs an Allow header for its 405")
+	}
+	diag, err := Compile([]config.Route{{Name: "diag", Path: "/diag", Methods: []string{"TRACE"}}}, config.Route{Name: "default", Path: "/*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diag.Route(0); !d.Allows(TRACE) || d.Allows(GET) {
+		t.Fatal("a route that lists TRACE must accept it, and only it")
 	}
 }
 

@@ -3,6 +3,7 @@ package shadow
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -94,6 +95,20 @@ func (cm *comparer) expired(now time.Time) []config.IgnoreRule {
 		}
 	}
 	return out
+}
+
+// errRateLimited: one side answered 429 Too Many Requests. A refusal to
+// serve says nothing about what the side would have answered, so the pair
+// is not comparable (ResultSkipped): counting it as a status difference
+// would report a rate limit as a REAL migration difference.
+var errRateLimited = errors.New("an answer was 429 Too Many Requests: not comparable")
+
+// comparable returns errRateLimited when either status is 429, else nil.
+func comparable(primaryStatus, shadowStatus int) error {
+	if primaryStatus == http.StatusTooManyRequests || shadowStatus == http.StatusTooManyRequests {
+		return errRateLimited
+	}
+	return nil
 }
 
 // compare returns every difference between the primary answer a and the

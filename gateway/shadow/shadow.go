@@ -32,7 +32,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime"
 	"slices"
 	"sync"
@@ -41,6 +40,7 @@ import (
 
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/gateway/proxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 	"github.com/valyala/fasthttp"
@@ -114,12 +114,13 @@ type Shadow struct {
 // breaker apart from the primary path's, so a hanging shadow target can
 // neither take the primary's connections nor trip its breaker.
 type side struct {
-	name    string
-	kind    string
-	host    string
-	https   bool
-	hc      *fasthttp.HostClient
-	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+	name string
+	kind string
+	// up is the side's shadow client, built by the proxy's own upstream
+	// stack (proxy.NewUpstream): the same timeouts, breaker rules and
+	// connection hygiene as the primary path, with its own connections and
+	// its own breaker, so shadow traffic never trips the primary's.
+	up *proxy.Upstream
 }
 
 // routeShadow is one shadowed route.
@@ -232,89 +233,32 @@ func New(opts Options) (*Shadow, error) {
 }
 
 func newSide(name string, u config.Upstream, conns int, timeout time.Duration, maxBody int, dialFn func(string, string) (net.Conn, error)) (*side, error) {
-	pu, err := url.Parse(u.URL)
-	if err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https") {
-		return nil, fmt.Errorf("shadow: upstream %s: url %q must be http(s)://host:port", name, u.URL)
+	var dial func(string) (net.Conn, error)
+	if dialFn != nil {
+		dial = func(addr string) (net.Conn, error) { return dialFn(name, addr) }
 	}
-	https := pu.Scheme == "https"
-	addr := pu.Host
-	if pu.Port() == "" {
-		addr = fasthttp.AddMissingPort(addr, https)
+	// One connection per possible in-flight exchange: a worker never waits
+	// for a connection, and a hanging target holds at most these.
+	up, err := proxy.NewUpstream(name, u, proxy.Options{
+		Dial: dial, MaxConns: conns, ClientName: "ficus-shadow",
+		MaxBufferedBody: maxBody, LongestTimeout: timeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shadow: %w", err)
 	}
-	dialTimeout := u.DialTimeout
-	sd := &side{name: name, kind: u.Kind, host: pu.Host, https: https}
-	sd.hc = &fasthttp.HostClient{
-		Addr:                     addr,
-		Name:                     "ficus-shadow",
-		NoDefaultUserAgentHeader: true,
-		IsTLS:                    https,
-		Dial: func(addr string) (net.Conn, error) {
-			if dialFn != nil {
-				return dialFn(name, addr)
-			}
-			d := net.Dialer{Timeout: dialTimeout}
-			return d.Dial("tcp", addr)
-		},
-		// One connection per possible in-flight exchange: a worker never
-		// waits for a connection, and a hanging target holds at most these.
-		MaxConns:                  conns,
-		MaxIdleConnDuration:       u.MaxIdleConnDuration,
-		ReadTimeout:               timeout,
-		WriteTimeout:              timeout,
-		MaxResponseBodySize:       maxBody,
-		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		MaxIdemponentCallAttempts: 1,
-		DisablePathNormalizing:    true,
-	}
-	b := u.Breaker
-	if !b.Disabled {
-		bucket := b.Window / 10
-		if bucket < time.Millisecond {
-			bucket = 0
-		}
-		sd.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-			Name: "shadow:" + name, MaxRequests: b.HalfOpenProbes, Interval: b.Window, BucketPeriod: bucket, Timeout: b.OpenFor,
-			ReadyToTrip: func(c gobreaker.Counts) bool {
-				if b.ConsecutiveFailures > 0 && c.ConsecutiveFailures >= b.ConsecutiveFailures {
-					return true
-				}
-				n := c.TotalSuccesses + c.TotalFailures
-				return n >= b.MinRequests && n > 0 && float64(c.TotalFailures)/float64(n) >= b.FailureRatio
-			},
-		})
-	}
-	return sd, nil
+	return &side{name: name, kind: u.Kind, up: up}, nil
 }
 
 // open reports whether the side's shadow breaker refuses requests.
-func (sd *side) open() bool { return sd.breaker != nil && sd.breaker.State() == gobreaker.StateOpen }
+func (sd *side) open() bool { return sd.up.State() == gobreaker.StateOpen }
 
-// do sends req to the side through its breaker, within timeout.
+// do sends req to the side through its breaker, within timeout. A 5xx
+// answer is an answer to compare (the breaker counts it as a failure); the
+// error is for transport failures and the breaker's refusal.
 func (sd *side) do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
-	done := func(error) {}
-	if sd.breaker != nil {
-		var err error
-		if done, err = sd.breaker.Allow(); err != nil {
-			return err
-		}
-	}
-	uri := req.URI()
-	if sd.https {
-		uri.SetScheme("https")
-	} else {
-		uri.SetScheme("http")
-	}
-	uri.SetHost(sd.host)
-	req.UseHostHeader = false
-	req.Header.SetHost(sd.host)
-	err := sd.hc.DoTimeout(req, resp, timeout)
-	switch {
-	case err != nil && !errors.Is(err, fasthttp.ErrBodyTooLarge):
-		done(err)
-	case err == nil && resp.StatusCode() >= 500:
-		done(errors.New("shadow target answered 5xx"))
-	default:
-		done(nil)
+	f, err := sd.up.Exchange(req, resp, timeout, false)
+	if f == proxy.FailStatus5xx {
+		return nil
 	}
 	return err
 }
@@ -476,7 +420,7 @@ wait:
 		for _, sd := range append(rs.upstreams[:], rs.target) {
 			if sd != nil && !seen[sd] {
 				seen[sd] = true
-				sd.hc.CloseIdleConnections()
+				sd.up.CloseIdle()
 			}
 		}
 	}

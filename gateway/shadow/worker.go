@@ -99,6 +99,9 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 	case cerr != nil:
 		return ResultError, fmt.Errorf("shadow target %s: %w", tgt.name, cerr)
 	}
+	if err := comparable(t.pstatus, cresp.StatusCode()); err != nil {
+		return ResultSkipped, err
+	}
 
 	s.comparing <- struct{}{}
 	compared := false
@@ -127,7 +130,7 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 	now := s.now()
 	diffs := rs.cmp.compare(now, pa, ca)
 	var noiseFields []string
-	noiseOn := noise && serr == nil
+	noiseOn := noise && serr == nil && comparable(t.pstatus, sresp.StatusCode()) == nil
 	if noiseOn {
 		sa, err := normalise(rs, pkind, sresp.StatusCode(), responseHeaders(rs, sresp), string(sresp.Header.ContentEncoding()), sresp.Body())
 		if err != nil {

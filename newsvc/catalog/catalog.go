@@ -46,13 +46,22 @@ type Config struct {
 	// Now is the clock for timestamps and rate limiting. nil means time.Now.
 	Now func() time.Time
 	// RateLimit is the sustained number of API requests per second the
-	// whole service accepts before answering 429 with Retry-After. 0 means
-	// 500; negative disables rate limiting.
+	// whole service accepts before answering 429 with Retry-After: a
+	// ceiling that protects the database, not a per-user quota (see
+	// ClientRateLimit). Shadow copies have a budget of the same size of
+	// their own. 0 means 2000; negative disables rate limiting entirely.
 	RateLimit float64
 	// RateBurst is how many requests may arrive at once above the sustained
 	// rate (the token bucket's size). 0 means one second's worth of
 	// RateLimit (at least 1).
 	RateBurst int
+	// ClientRateLimit is each client's sustained requests per second, the
+	// client named by X-Api-Key, X-User-Id, or the address the gateway saw.
+	// 0 means 100; negative disables per-client limits.
+	ClientRateLimit float64
+	// ClientRateBurst is each client's bucket size. 0 means twice
+	// ClientRateLimit.
+	ClientRateBurst int
 	// MaxBodyBytes is the largest request body accepted, in bytes; larger
 	// ones get 413. 0 means 64 KiB.
 	MaxBodyBytes int
@@ -85,7 +94,13 @@ func (c *Config) setDefaults() {
 		c.Now = time.Now
 	}
 	if c.RateLimit == 0 {
-		c.RateLimit = 500
+		c.RateLimit = 2000
+	}
+	if c.ClientRateLimit == 0 {
+		c.ClientRateLimit = 100
+	}
+	if c.ClientRateBurst == 0 {
+		c.ClientRateBurst = max(1, int(2*c.ClientRateLimit))
 	}
 	if c.RateBurst == 0 {
 		c.RateBurst = max(1, int(c.RateLimit+0.999))

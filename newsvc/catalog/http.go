@@ -57,16 +57,8 @@ func (s *Service) newApp() *fiber.App {
 	app.Use(recover.New())
 	app.Use(apierr.RequestIDMiddleware(s.cfg.RequestID))
 	app.Use(s.accessLog)
-	if s.cfg.RateLimit > 0 {
-		b := newBucket(s.cfg.RateLimit, s.cfg.RateBurst, s.now)
-		app.Use(func(c *fiber.Ctx) error {
-			if ok, wait := b.take(); !ok {
-				s.metrics.limited()
-				return &apierr.Error{Code: apierr.CodeRateLimited, Message: "the catalog is receiving more requests than it serves; retry later",
-					RetryAfter: retryAfterSeconds(wait)}
-			}
-			return c.Next()
-		})
+	if mw := s.rateLimit(); mw != nil {
+		app.Use(mw)
 	}
 
 	app.Get("/openapi.yaml", func(c *fiber.Ctx) error {

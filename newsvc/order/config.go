@@ -52,6 +52,14 @@ type Config struct {
 	RatePerSecond float64
 	// RateBurst is the token bucket's capacity, in requests. Zero means 200.
 	RateBurst int
+	// ClientRatePerSecond is each client's sustained rate, the client named
+	// by X-Api-Key, X-User-Id, or the address the gateway saw. Zero means
+	// 20; negative disables per-client limits. Shadow copies have their
+	// own budget (RatePerSecond) and never spend a client's.
+	ClientRatePerSecond float64
+	// ClientRateBurst is each client's bucket size. Zero means twice
+	// ClientRatePerSecond.
+	ClientRateBurst int
 
 	// MaxBodyBytes caps a write's request body, in bytes; larger is 413.
 	// Zero means 64 KiB.
@@ -134,6 +142,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.RateBurst == 0 {
 		cfg.RateBurst = defaultRateBurst
+	}
+	if cfg.ClientRatePerSecond == 0 {
+		cfg.ClientRatePerSecond = 20
+	}
+	if cfg.ClientRateBurst == 0 {
+		cfg.ClientRateBurst = max(1, int(2*cfg.ClientRatePerSecond))
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = defaultMaxBodyBytes

@@ -116,18 +116,6 @@ func (s *Service) accessLog(c *fiber.Ctx) error {
 	return err
 }
 
-func (s *Service) rateLimit(c *fiber.Ctx) error {
-	if s.limiter == nil {
-		return c.Next()
-	}
-	if ok, retry := s.limiter.take(); !ok {
-		e := apierr.New(apierr.CodeRateLimited, "too many requests; retry after %d s", retry)
-		e.RetryAfter = retry
-		return e
-	}
-	return c.Next()
-}
-
 func isDryRun(c *fiber.Ctx) bool { return c.Get(shadowHeader) == "1" }
 
 // Validate checks the request's shape and ranges: the contract's rules,

@@ -46,7 +46,7 @@ type Service struct {
 	db         *sqlitedb.DB
 	catalog    *catalogClient
 	dispatcher *outbox.Dispatcher
-	limiter    *tokenBucket // nil when rate limiting is disabled
+	limiter    *admission // nil when rate limiting is disabled
 	app        *fiber.App
 	metrics    *metrics
 
@@ -87,9 +87,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		inflight: make(map[string]chan struct{}),
 		metrics:  m,
 	}
-	if cfg.RatePerSecond > 0 {
-		s.limiter = newTokenBucket(cfg.RatePerSecond, cfg.RateBurst, cfg.Now)
-	}
+	s.limiter = newAdmission(cfg)
 	s.dispatcher = outbox.NewDispatcher(db, cfg.Subscribers, &http.Client{Timeout: 30 * time.Second},
 		log.With("component", "outbox"), outbox.WithClock(cfg.Now))
 	s.app = s.newApp()
