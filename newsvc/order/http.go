@@ -91,6 +91,7 @@ func (s *Service) newApp() *fiber.App {
 	app.Get("/internal/v1/integrity", s.handleIntegrity)
 	if s.cfg.ProviderStates {
 		providerstate.Mount(app, s.providerStates(), s.log)
+		providerstate.MountMessages(app, providerstate.OutboxProducer(s.db.R, Upcasters()), s.log)
 	}
 	return app
 }
