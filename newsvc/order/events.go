@@ -18,6 +18,12 @@ var (
 	OrderCreatedV1Sunset     = time.Date(2027, 12, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// EventTypes are the event types the order service emits
+// (contracts/events/asyncapi.yaml).
+func EventTypes() []string {
+	return []string{eventType(StatusPlaced), eventType(StatusPaid), eventType(StatusShipped), eventType(StatusCancelled)}
+}
+
 // Upcasters are the order service's event upcasters, for its pull feed and
 // its webhook Dispatcher.
 func Upcasters() []outbox.Upcaster {

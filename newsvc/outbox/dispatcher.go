@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ficus-gw/ficus/contracts/webhook"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 )
 
@@ -34,6 +36,11 @@ type Subscriber struct {
 	// reads: every event comes in the highest version of its type not
 	// above it (upcast by the Dispatcher's Upcasters). Zero means 1.
 	SchemaVersion int
+	// Key signs every delivery (webhook-signature, HMAC-SHA256 in the
+	// Standard Webhooks style: contracts/webhook). Build it from the
+	// configured secret with webhook.Key. Empty means unsigned deliveries
+	// (webhook-id and webhook-timestamp are sent anyway).
+	Key []byte
 }
 
 // Delivery headers sent with every webhook POST besides Content-Type, so a
@@ -382,6 +389,14 @@ func (d *Dispatcher) deliver(ctx context.Context, sub Subscriber, e Envelope) er
 		return fmt.Errorf("building request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// Signed per attempt: a retry carries a fresh timestamp, so it passes
+	// the receiver's replay window however late it comes.
+	signedAt := d.now()
+	req.Header.Set(webhook.HeaderID, e.EventID)
+	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(signedAt.Unix(), 10))
+	if len(sub.Key) > 0 {
+		req.Header.Set(webhook.HeaderSignature, webhook.Sign(sub.Key, e.EventID, signedAt, body))
+	}
 	req.Header.Set(HeaderEventID, e.EventID)
 	req.Header.Set(HeaderEventType, e.Type)
 	if e.CorrelationID != "" {
