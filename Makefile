@@ -82,11 +82,13 @@ pact: build $(PACT_VERIFIER) $(PRISM) ## Pact verification (HTTP and message pac
 # Publishing a baseline is a release of the contract: run it deliberately,
 # and say what changed for consumers in contracts/CHANGELOG.md.
 .PHONY: publish-contract
-publish-contract: ## copy API's spec (catalog or orders) to its published baseline: make publish-contract API=catalog
+publish-contract: ## copy API's contract (catalog, orders or events) to its published baseline: make publish-contract API=catalog
 	@case "$(API)" in \
 	  catalog) cp newsvc/catalog/openapi.yaml contracts/published/catalog-v1.yaml ;; \
 	  orders) cp newsvc/order/openapi.yaml contracts/published/orders-v1.yaml ;; \
-	  *) echo "usage: make publish-contract API=catalog|orders"; exit 2 ;; \
+	  events) rm -rf contracts/published/events && mkdir -p contracts/published/events && \
+	    cp -r contracts/events/asyncapi.yaml contracts/events/schemas contracts/published/events/ ;; \
+	  *) echo "usage: make publish-contract API=catalog|orders|events"; exit 2 ;; \
 	esac; echo "published $(API); record the change for consumers in contracts/CHANGELOG.md"
 
 .PHONY: check-dashboards

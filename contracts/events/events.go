@@ -39,6 +39,9 @@ func AsyncAPI() []byte {
 	return b
 }
 
+// FS is the contract as files: asyncapi.yaml and schemas/.
+func FS() fs.FS { return files }
+
 // Schema returns an embedded schema file by its path, e.g.
 // "schemas/order.created.v2.json".
 func Schema(name string) ([]byte, error) { return files.ReadFile(name) }
@@ -77,7 +80,9 @@ var payloadRef = regexp.MustCompile(`^\./schemas/([a-z][a-z-]*\.[a-z][a-z-]*)\.v
 
 // Messages lists the event types and versions the AsyncAPI document
 // declares, from its components.messages (name and payload $ref).
-func Messages() ([]Key, error) {
+func Messages() ([]Key, error) { return messages(AsyncAPI()) }
+
+func messages(asyncapi []byte) ([]Key, error) {
 	var doc struct {
 		AsyncAPI   string `yaml:"asyncapi"`
 		Components struct {
@@ -89,7 +94,7 @@ func Messages() ([]Key, error) {
 			} `yaml:"messages"`
 		} `yaml:"components"`
 	}
-	if err := yaml.Unmarshal(AsyncAPI(), &doc); err != nil {
+	if err := yaml.Unmarshal(asyncapi, &doc); err != nil {
 		return nil, fmt.Errorf("asyncapi.yaml: %w", err)
 	}
 	if !strings.HasPrefix(doc.AsyncAPI, "3.") {
@@ -122,18 +127,29 @@ func Messages() ([]Key, error) {
 	return keys, nil
 }
 
-func newValidator(strict bool) (*Validator, error) {
-	keys, err := Messages()
+// NewValidatorFS is NewValidator (strict false) or NewStrictValidator
+// (strict true) on another copy of the contract, laid out as FS is: for
+// example the published baseline in contracts/published/events.
+func NewValidatorFS(fsys fs.FS, strict bool) (*Validator, error) { return newValidatorFS(fsys, strict) }
+
+func newValidator(strict bool) (*Validator, error) { return newValidatorFS(files, strict) }
+
+func newValidatorFS(fsys fs.FS, strict bool) (*Validator, error) {
+	doc, err := fs.ReadFile(fsys, "asyncapi.yaml")
+	if err != nil {
+		return nil, err
+	}
+	keys, err := messages(doc)
 	if err != nil {
 		return nil, err
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	err = fs.WalkDir(files, "schemas", func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, "schemas", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || path.Ext(p) != ".json" {
 			return err
 		}
-		raw, err := files.ReadFile(p)
+		raw, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package outbox_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -67,6 +68,14 @@ func TestConvertUpcastsOneVersionAtATime(t *testing.T) {
 func TestSubscriberSchemaVersionIsValidated(t *testing.T) {
 	err := outbox.ValidateSubscribers([]outbox.Subscriber{{Name: "a", URL: "http://127.0.0.1:1/", SchemaVersion: -1}})
 	if err == nil || !strings.Contains(err.Error(), "schemaVersion -1") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDispatcherRefusesAVersionAboveTheLatest(t *testing.T) {
+	subs := []outbox.Subscriber{{Name: "billing", URL: "http://127.0.0.1:1/", SchemaVersion: 4}}
+	err := outbox.NewDispatcher(nil, subs, nil, nil, outbox.WithUpcasters(testUpcasters()...)).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "schemaVersion 4 is above this service's latest, 3") {
 		t.Fatalf("got %v", err)
 	}
 }
