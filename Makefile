@@ -65,19 +65,30 @@ $(PACT_VERIFIER): contracts/pact/package.json contracts/pact/package-lock.json
 	cd contracts/pact && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+PRISM := contracts/prism/node_modules/.bin/prism
+
+# Prism is pinned by contracts/prism/package-lock.json.
+$(PRISM): contracts/prism/package.json contracts/prism/package-lock.json
+	cd contracts/prism && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 .PHONY: pact
-pact: build $(PACT_VERIFIER) ## Pact provider verification of the committed consumer pacts against the new services, the ACL backend and the gateway; then prove it fails on seeded violations
+pact: build $(PACT_VERIFIER) $(PRISM) ## Pact verification (HTTP and message pacts) and the Prism proxy check against every provider; then prove both fail on seeded violations
 	contracts/pact/verify.sh
 	contracts/pact/selftest.sh
+	contracts/prism/check.sh
+	contracts/prism/selftest.sh
 
 # Publishing a baseline is a release of the contract: run it deliberately,
 # and say what changed for consumers in contracts/CHANGELOG.md.
 .PHONY: publish-contract
-publish-contract: ## copy API's spec (catalog or orders) to its published baseline: make publish-contract API=catalog
+publish-contract: ## copy API's contract (catalog, orders or events) to its published baseline: make publish-contract API=catalog
 	@case "$(API)" in \
 	  catalog) cp newsvc/catalog/openapi.yaml contracts/published/catalog-v1.yaml ;; \
 	  orders) cp newsvc/order/openapi.yaml contracts/published/orders-v1.yaml ;; \
-	  *) echo "usage: make publish-contract API=catalog|orders"; exit 2 ;; \
+	  events) rm -rf contracts/published/events && mkdir -p contracts/published/events && \
+	    cp -r contracts/events/asyncapi.yaml contracts/events/schemas contracts/published/events/ ;; \
+	  *) echo "usage: make publish-contract API=catalog|orders|events"; exit 2 ;; \
 	esac; echo "published $(API); record the change for consumers in contracts/CHANGELOG.md"
 
 .PHONY: check-dashboards

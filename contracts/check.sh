@@ -7,6 +7,11 @@
 #     (removed parameters and properties, changed patterns and media types).
 #  2. Spectral with contracts/spectral/ruleset.yaml (spectral:oas plus the
 #     house rules): 0 errors and 0 warnings.
+#  3. Spectral with contracts/spectral/asyncapi-ruleset.yaml on the event
+#     contract, contracts/events/asyncapi.yaml (AsyncAPI 3; every payload
+#     $ref into contracts/events/schemas must resolve): 0 errors, 0 warnings.
+#     The events the services emit are checked against those schemas by the
+#     Go tests in contracts/events.
 #
 # ROOT defaults to the repository. OASDIFF and SPECTRAL name the pinned tools
 # (the Makefile installs them). Exit status 1 names every failing check.
@@ -45,6 +50,14 @@ if ! "$SPECTRAL" lint --ruleset contracts/spectral/ruleset.yaml --fail-severity 
     --display-only-failures --quiet "${specs[@]}"; then
   "$SPECTRAL" lint --ruleset contracts/spectral/ruleset.yaml --fail-severity warn "${specs[@]}" || true
   failed+=("spectral: errors or warnings")
+fi
+
+EVENTS=contracts/events/asyncapi.yaml
+echo "== spectral (contracts/spectral/asyncapi-ruleset.yaml) on $EVENTS"
+if ! "$SPECTRAL" lint --ruleset contracts/spectral/asyncapi-ruleset.yaml --fail-severity warn \
+    --display-only-failures --quiet "$EVENTS"; then
+  "$SPECTRAL" lint --ruleset contracts/spectral/asyncapi-ruleset.yaml --fail-severity warn "$EVENTS" || true
+  failed+=("spectral: errors or warnings in $EVENTS")
 fi
 
 if ((${#failed[@]})); then

@@ -8,7 +8,9 @@
 #   - a committed response schema closed with additionalProperties: false fails
 #     Spectral's house rule ficus-responses-open;
 #   - a committed spectral:oas warning (an operation without a description)
-#     fails, since the gate allows 0 warnings.
+#     fails, since the gate allows 0 warnings;
+#   - a committed AsyncAPI message whose payload names a schema file that
+#     does not exist fails (spectral:asyncapi, invalid-ref).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 : "${OASDIFF:?}" "${SPECTRAL:?}"
@@ -78,6 +80,13 @@ open(p,'w').write(s.replace(old,''))
 PY
 commit "drop a description"
 expect fail operation-description "committed spectral warning"
+reset
+
+# An event payload pointing at a missing schema, committed.
+sed -i 's#\./schemas/order.paid.v1.json#./schemas/order.payed.v1.json#' contracts/events/asyncapi.yaml
+grep -q order.payed contracts/events/asyncapi.yaml
+commit "misspell a payload schema"
+expect fail invalid-ref "committed AsyncAPI payload \$ref to a missing schema"
 reset
 
 exit $fail

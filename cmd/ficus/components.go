@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/ficus-gw/ficus/legacy"
 	"github.com/ficus-gw/ficus/newsvc/catalog"
 	"github.com/ficus-gw/ficus/newsvc/order"
+	"github.com/ficus-gw/ficus/newsvc/outbox"
 )
 
 func init() {
@@ -59,11 +61,16 @@ Example:
 			addr := fs.String("listen", "127.0.0.1:8082", "address to listen on")
 			db := fs.String("db", filepath.Join("data", "catalog.db"), "SQLite file (created when absent)")
 			states := fs.Bool("provider-states", false, "serve POST /_pact/provider-states to loopback clients (Pact verification; test/demo only)")
+			hooks := fs.String("webhooks", "", "YAML file of webhook subscriptions (docs/contracts.md, \"Webhooks from configuration\")")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
+			subs, err := outbox.LoadSubscriptions(*hooks, os.LookupEnv, catalog.EventTypes(), 1)
+			if err != nil {
+				return err
+			}
 			g := newGroup(ctx)
-			if err := startCatalog(g, *addr, *db, env, func(c *catalog.Config) { c.ProviderStates = *states }); err != nil {
+			if err := startCatalog(g, *addr, *db, env, func(c *catalog.Config) { c.ProviderStates, c.Subscribers = *states, subs }); err != nil {
 				return err
 			}
 			return g.Wait()
@@ -127,11 +134,16 @@ Examples:
 			syncDB := fs.String("sync-db", filepath.Join("data", "sync.db"), "SQLite file of the sync's checkpoints (with --legacy)")
 			lease := fs.Duration("idempotency-lease", 0, "how long an unfinished Idempotency-Key claim is held before a crash is assumed and it is repaired (default 60s)")
 			states := fs.Bool("provider-states", false, "serve POST /_pact/provider-states to loopback clients (Pact verification; test/demo only)")
+			hooks := fs.String("webhooks", "", "YAML file of webhook subscriptions (docs/contracts.md, \"Webhooks from configuration\")")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
+			subs, err := outbox.LoadSubscriptions(*hooks, os.LookupEnv, order.EventTypes(), outbox.Latest(order.Upcasters()))
+			if err != nil {
+				return err
+			}
 			g := newGroup(ctx)
-			svc, err := startOrders(g, *addr, *db, *cat, *lease, env, func(c *order.Config) { c.ProviderStates = *states })
+			svc, err := startOrders(g, *addr, *db, *cat, *lease, env, func(c *order.Config) { c.ProviderStates, c.Subscribers = *states, subs })
 			if err != nil {
 				g.cancel()
 				return errors.Join(err, g.Wait())

@@ -4,7 +4,10 @@
 # verification to fail on each:
 #   - a consumer that expects the last-page convention the contract rejects
 #     (nextCursor: null) on the list;
-#   - a consumer that expects an error code the providers do not send.
+#   - a consumer that expects an error code the providers do not send;
+#   - message pacts: a consumer of order.created v2 that expects v1's
+#     order-level currency, and one that expects a stock.changed reason
+#     nobody sends.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
@@ -30,11 +33,19 @@ PY
   fi
 }
 seed "a consumer expecting a 404 code nobody sends" '
-for i in pact["interactions"]:
+for i in pact.get("interactions", []):
     if i["response"]["status"] == 404:
         i["response"]["body"]["code"] = "PRODUCT_NOT_FOUND"'
 seed "a consumer expecting a required field the providers do not send" '
-for i in pact["interactions"]:
+for i in pact.get("interactions", []):
     if i["request"]["path"] == "/api/v1/products/ART-1001":
         i["response"]["body"]["weightGrams"] = 1200'
+seed "a billing consumer expecting the order-level currency in order.created v2" '
+for m in pact.get("messages", []):
+    if m["contents"]["type"] == "order.created" and m["contents"]["schemaVersion"] == 2:
+        m["contents"]["data"]["currency"] = "EUR"'
+seed "a warehouse consumer expecting a stock.changed reason the catalog does not send" '
+for m in pact.get("messages", []):
+    if m["contents"]["type"] == "stock.changed":
+        m["contents"]["data"]["reason"] = "reserved"'
 exit $fail

@@ -6,7 +6,9 @@
 #   the catalog and the order service (the new services),
 #   the ACL backend (the same contract served from the legacy),
 #   the gateway (demo configuration, canary 0: the ACL serves everything),
-# and stops every process it started, by PID.
+# message pacts (a "messages" array: events) against the service that emits
+# them only, through its message endpoint (--base-path /_pact/messages,
+# provider states on), and stops every process it started, by PID.
 #
 # Usage: contracts/pact/verify.sh [PACT_DIR]   (FICUS=bin/ficus, VERIFIER=...)
 # PACT_DIR defaults to contracts/pact/pacts. Exit 1 when any verification fails.
@@ -64,18 +66,25 @@ ready orders "http://127.0.0.1:$PO/openapi.yaml"
 ready acl "http://127.0.0.1:$PA/openapi.yaml"
 ready gateway "http://127.0.0.1:$PG/api/v2/products?limit=1"
 
+export PACT_DO_NOT_TRACK=true
 failed=()
-verify() { # title port state-port pact-file provider-name
+verify() { # title port state-port pact-file provider-name [verifier args...]
   local title=$1 port=$2 sport=$3 file=$4 name=$5
+  shift 5
   echo "== pact: $(basename "$file") against $title"
   local rc=0
   "$VERIFIER" --loglevel error --no-colour -f "$file" -h 127.0.0.1 -p "$port" -n "$name" \
-    --state-change-url "http://127.0.0.1:$sport/_pact/provider-states" >"$tmp/verify.out" 2>&1 || rc=$?
+    --state-change-url "http://127.0.0.1:$sport/_pact/provider-states" "$@" >"$tmp/verify.out" 2>&1 || rc=$?
   cat "$tmp/verify.out"
   if ((rc != 0)); then failed+=("$(basename "$file") against $title"); fi
 }
 for f in "$PACTS"/*.json; do
-  case $(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["provider"]["name"])' "$f") in
+  kind=$(python3 -c 'import json,sys;p=json.load(open(sys.argv[1]));print(p["provider"]["name"]+("/messages" if "messages" in p else ""))' "$f")
+  case $kind in
+    ficus-catalog/messages) verify "the catalog service (messages)" "$PC" "$PC" "$f" ficus-catalog --base-path /_pact/messages; continue ;;
+    ficus-orders/messages) verify "the order service (messages)" "$PO" "$PO" "$f" ficus-orders --base-path /_pact/messages; continue ;;
+  esac
+  case $kind in
     ficus-catalog) verify "the catalog service" "$PC" "$PC" "$f" ficus-catalog ;;
     ficus-orders) verify "the order service" "$PO" "$PO" "$f" ficus-orders ;;
     *) echo "pact: $f names an unknown provider"; failed+=("$f"); continue ;;

@@ -76,6 +76,7 @@ func (s *Service) newApp() *fiber.App {
 	app.Get("/api/v2/products", s.listProductsV2)
 	if s.cfg.ProviderStates {
 		providerstate.Mount(app, s.providerStates(), s.log)
+		providerstate.MountMessages(app, providerstate.OutboxProducer(s.db.R, nil), s.log)
 	}
 	return app
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"github.com/ficus-gw/ficus/contracts/providerstate"
 )
 
@@ -32,6 +34,19 @@ func (s *Service) providerStates() providerstate.States {
 				}
 			}
 			return nil
+		},
+		// For message pacts: a fresh reservation each time, so the latest
+		// stock.changed is this one (reason order-reserved).
+		"stock was reserved for an order": func(_ context.Context, p map[string]any) error {
+			sku := providerstate.String(p, "sku", "ART-1001")
+			if err := put(sku, 1000); err != nil {
+				return err
+			}
+			st, body, err := providerstate.Call(s.app, http.MethodPost, "/api/v1/products/"+sku+"/stock-adjustments",
+				map[string]string{"Idempotency-Key": "pact-" + uuid.NewString()},
+				map[string]any{"delta": -providerstate.Int(p, "quantity", 2), "reason": "order-reserved",
+					"reference": providerstate.String(p, "reference", "ord-pact-1")})
+			return providerstate.Expect(st, body, err, http.StatusCreated)
 		},
 		// Nothing to do: pacts name a SKU no provider has.
 		"no such product": func(context.Context, map[string]any) error { return nil },

@@ -67,6 +67,10 @@ const (
 	reasonUpsert = "product-upsert"
 )
 
+// EventTypes are the event types the catalog emits, all in schemaVersion 1
+// (contracts/events/asyncapi.yaml).
+func EventTypes() []string { return []string{EventProductUpdated, EventStockChanged} }
+
 // StockChanged is the data of a stock.changed event, schema version 1.
 type StockChanged struct {
 	SKU         string `json:"sku"`

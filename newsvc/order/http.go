@@ -87,10 +87,11 @@ func (s *Service) newApp() *fiber.App {
 	api.Post("/orders/:orderId/cancel", s.handleTransition(ActionCancel))
 	api.Post("/orders/:orderId/pay", s.handleTransition(ActionPay))
 	api.Post("/orders/:orderId/ship", s.handleTransition(ActionShip))
-	api.Get("/events", outbox.PullHandler(s.db))
+	api.Get("/events", outbox.PullHandler(s.db, Upcasters()...))
 	app.Get("/internal/v1/integrity", s.handleIntegrity)
 	if s.cfg.ProviderStates {
 		providerstate.Mount(app, s.providerStates(), s.log)
+		providerstate.MountMessages(app, providerstate.OutboxProducer(s.db.R, Upcasters()), s.log)
 	}
 	return app
 }

@@ -89,7 +89,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s.limiter = newAdmission(cfg)
 	s.dispatcher = outbox.NewDispatcher(db, cfg.Subscribers, &http.Client{Timeout: 30 * time.Second},
-		log.With("component", "outbox"), outbox.WithClock(cfg.Now))
+		log.With("component", "outbox"), outbox.WithClock(cfg.Now), outbox.WithUpcasters(Upcasters()...))
 	s.app = s.newApp()
 	return s, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ficus-gw/ficus/contracts/providerstate"
 )
 
@@ -50,6 +52,19 @@ func (s *Service) providerStates() providerstate.States {
 				map[string]string{"Idempotency-Key": providerstate.String(p, "key", "pact-placed-1")},
 				map[string]any{"customerId": providerstate.String(p, "customerId", "100001"),
 					"items": []any{map[string]any{"sku": sku, "quantity": providerstate.Int(p, "quantity", 1)}}})
+			return providerstate.Expect(st, body, err, http.StatusCreated)
+		},
+		// For message pacts: a new order each time, so the latest
+		// order.created is this one.
+		"an order was placed": func(ctx context.Context, p map[string]any) error {
+			sku := providerstate.String(p, "sku", "ART-1001")
+			if err := inStock(ctx, sku); err != nil {
+				return err
+			}
+			st, body, err := providerstate.Call(s.app, http.MethodPost, "/api/v1/orders",
+				map[string]string{"Idempotency-Key": "pact-" + uuid.NewString()},
+				map[string]any{"customerId": providerstate.String(p, "customerId", "100001"),
+					"items": []any{map[string]any{"sku": sku, "quantity": providerstate.Int(p, "quantity", 2)}}})
 			return providerstate.Expect(st, body, err, http.StatusCreated)
 		},
 		// Nothing to do: pacts name an order id no provider has.

@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ficus-gw/ficus/contracts/webhook"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 )
 
@@ -30,6 +32,15 @@ type Subscriber struct {
 	URL string
 	// Types lists the event types to deliver; empty means all.
 	Types []string
+	// SchemaVersion is the version of each event's data the subscriber
+	// reads: every event comes in the highest version of its type not
+	// above it (upcast by the Dispatcher's Upcasters). Zero means 1.
+	SchemaVersion int
+	// Key signs every delivery (webhook-signature, HMAC-SHA256 in the
+	// Standard Webhooks style: contracts/webhook). Build it from the
+	// configured secret with webhook.Key. Empty means unsigned deliveries
+	// (webhook-id and webhook-timestamp are sent anyway).
+	Key []byte
 }
 
 // Delivery headers sent with every webhook POST besides Content-Type, so a
@@ -102,6 +113,12 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 	}
 }
 
+// WithUpcasters lets subscribers read newer schemaVersions of the events
+// than the outbox stores (Subscriber.SchemaVersion).
+func WithUpcasters(ups ...Upcaster) Option {
+	return func(d *Dispatcher) { d.ups = slices.Clone(ups) }
+}
+
 // WithClock sets the clock that stamps delivery progress. Default time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(d *Dispatcher) {
@@ -132,6 +149,7 @@ type Dispatcher struct {
 	deliveryTimeout time.Duration
 	sleep           func(context.Context, time.Duration) error
 	now             func() time.Time
+	ups             []Upcaster
 
 	metrics  *dispatcherMetrics
 	setupErr error // from an Option; returned by Run
@@ -195,6 +213,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err := ValidateSubscribers(d.subs); err != nil {
 		return err
 	}
+	var errs []error
+	for i, s := range d.subs {
+		if latest := Latest(d.ups); s.SchemaVersion > latest {
+			errs = append(errs, fmt.Errorf("subscribers[%d] (%s): schemaVersion %d is above this service's latest, %d", i, s.Name, s.SchemaVersion, latest))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
 	if !d.running.CompareAndSwap(false, true) {
 		return errors.New("outbox dispatcher is already running")
 	}
@@ -225,6 +252,9 @@ func ValidateSubscribers(subs []Subscriber) error {
 		u, err := url.Parse(s.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("subscribers[%d] (%s): URL %q is not an absolute http(s) URL", i, s.Name, s.URL))
+		}
+		if s.SchemaVersion < 0 {
+			errs = append(errs, fmt.Errorf("subscribers[%d] (%s): schemaVersion %d is negative", i, s.Name, s.SchemaVersion))
 		}
 	}
 	return errors.Join(errs...)
@@ -344,6 +374,10 @@ func (d *Dispatcher) backoff(failures int) time.Duration {
 }
 
 func (d *Dispatcher) deliver(ctx context.Context, sub Subscriber, e Envelope) error {
+	e, err := Convert(d.ups, e, sub.SchemaVersion)
+	if err != nil {
+		return err
+	}
 	body, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encoding envelope: %w", err)
@@ -355,6 +389,14 @@ func (d *Dispatcher) deliver(ctx context.Context, sub Subscriber, e Envelope) er
 		return fmt.Errorf("building request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// Signed per attempt: a retry carries a fresh timestamp, so it passes
+	// the receiver's replay window however late it comes.
+	signedAt := d.now()
+	req.Header.Set(webhook.HeaderID, e.EventID)
+	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(signedAt.Unix(), 10))
+	if len(sub.Key) > 0 {
+		req.Header.Set(webhook.HeaderSignature, webhook.Sign(sub.Key, e.EventID, signedAt, body))
+	}
 	req.Header.Set(HeaderEventID, e.EventID)
 	req.Header.Set(HeaderEventType, e.Type)
 	if e.CorrelationID != "" {

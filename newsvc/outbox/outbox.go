@@ -182,3 +182,27 @@ func Events(ctx context.Context, db *sql.DB, after int64, limit int) ([]Stored, 
 	}
 	return out, nil
 }
+
+// Last returns the most recent event of type typ, and false when there is
+// none. It serves test tooling (the Pact message endpoint), not consumers:
+// consumers page through Events.
+func Last(ctx context.Context, db *sql.DB, typ string) (Stored, bool, error) {
+	var s Stored
+	var occurred, data string
+	err := db.QueryRowContext(ctx, `SELECT seq, event_id, type, schema_version, occurred_at,
+		correlation_id, causation_id, aggregate_id, data
+		FROM outbox_events WHERE type = ? ORDER BY seq DESC LIMIT 1`, typ).Scan(&s.Seq, &s.EventID, &s.Type,
+		&s.SchemaVersion, &occurred, &s.CorrelationID, &s.CausationID, &s.AggregateID, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Stored{}, false, nil
+	}
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("reading the last %s: %w", typ, err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, occurred)
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("outbox event %d has a bad occurred_at %q: %w", s.Seq, occurred, err)
+	}
+	s.OccurredAt, s.Data = t.UTC(), json.RawMessage(data)
+	return s, true, nil
+}
