@@ -45,10 +45,19 @@ Example:
 	register("catalog", command{
 		summary: "run the new Catalog service (JSON, OpenAPI, own SQLite)",
 		usage: `
-Usage: ficus catalog [--listen ADDR] [--db FILE]
+Usage: ficus catalog [--listen ADDR] [--db FILE] [--faults-admin ADDR]
 
 Runs the new Catalog service: GET /api/v1/products, /api/v1/products/{sku},
 the event feed /api/v1/events and its contract at /openapi.yaml.
+
+With --faults-admin 127.0.0.1:8085 (demo and drills only) a share of
+answers can be made to fail, slowed or stopped at run time:
+  curl -X PUT -H 'Content-Type: application/json' \
+    -d '{"error_rate": 0.05, "path_prefix": "/api/v1/products"}' \
+    http://127.0.0.1:8085/admin/faults
+  curl -X DELETE http://127.0.0.1:8085/admin/faults
+The address must be loopback; the faults endpoint is never served on the
+service's own port, and so never through the gateway.
 
 Example:
   ficus catalog --listen 127.0.0.1:8082 --db data/catalog.db
@@ -59,12 +68,18 @@ Example:
 			addr := fs.String("listen", "127.0.0.1:8082", "address to listen on")
 			db := fs.String("db", filepath.Join("data", "catalog.db"), "SQLite file (created when absent)")
 			states := fs.Bool("provider-states", false, "serve POST /_pact/provider-states to loopback clients (Pact verification; test/demo only)")
+			faultsAddr := fs.String("faults-admin", "", faultsAdminUsage)
 			if err := parse(fs, args); err != nil {
 				return err
 			}
 			g := newGroup(ctx)
-			if err := startCatalog(g, *addr, *db, env, func(c *catalog.Config) { c.ProviderStates = *states }); err != nil {
-				return err
+			inject, err := startFaults(g, "catalog", *faultsAddr, env)
+			if err == nil {
+				err = startCatalog(g, *addr, *db, env, func(c *catalog.Config) { c.ProviderStates, c.Faults = *states, inject })
+			}
+			if err != nil {
+				g.cancel()
+				return errors.Join(err, g.Wait())
 			}
 			return g.Wait()
 		},
@@ -103,7 +118,7 @@ Example:
 	register("orders", command{
 		summary: "run the new Order service (idempotent writes, outbox events)",
 		usage: `
-Usage: ficus orders [--listen ADDR] [--db FILE] [--catalog URL] [--legacy URL --sync-db FILE]
+Usage: ficus orders [--listen ADDR] [--db FILE] [--catalog URL] [--legacy URL --sync-db FILE] [--faults-admin ADDR]
 
 Runs the new Order service: POST /api/v1/orders (Idempotency-Key required),
 GET /api/v1/orders/{id}, cancel/pay/ship, the event feed /api/v1/events and
@@ -113,6 +128,9 @@ With --legacy the dual-run sync runs beside it: a backfill of the legacy's
 products and orders into the Catalog and Order services (progress is
 logged), then continuous sync from the legacy change feeds, and new-side
 orders written back to the legacy. Checkpoints live in --sync-db.
+
+With --faults-admin ADDR (a loopback ip:port; demo and drills only) fault
+injection is served there, as for ficus catalog: PUT/DELETE /admin/faults.
 
 Examples:
   ficus orders --listen 127.0.0.1:8083 --db data/orders.db --catalog http://127.0.0.1:8082
@@ -127,11 +145,16 @@ Examples:
 			syncDB := fs.String("sync-db", filepath.Join("data", "sync.db"), "SQLite file of the sync's checkpoints (with --legacy)")
 			lease := fs.Duration("idempotency-lease", 0, "how long an unfinished Idempotency-Key claim is held before a crash is assumed and it is repaired (default 60s)")
 			states := fs.Bool("provider-states", false, "serve POST /_pact/provider-states to loopback clients (Pact verification; test/demo only)")
+			faultsAddr := fs.String("faults-admin", "", faultsAdminUsage)
 			if err := parse(fs, args); err != nil {
 				return err
 			}
 			g := newGroup(ctx)
-			svc, err := startOrders(g, *addr, *db, *cat, *lease, env, func(c *order.Config) { c.ProviderStates = *states })
+			inject, err := startFaults(g, "orders", *faultsAddr, env)
+			var svc *order.Service
+			if err == nil {
+				svc, err = startOrders(g, *addr, *db, *cat, *lease, env, func(c *order.Config) { c.ProviderStates, c.Faults = *states, inject })
+			}
 			if err != nil {
 				g.cancel()
 				return errors.Join(err, g.Wait())

@@ -57,6 +57,9 @@ func (s *Service) newApp() *fiber.App {
 	app.Use(recover.New())
 	app.Use(apierr.RequestIDMiddleware(s.cfg.RequestID))
 	app.Use(s.accessLog)
+	if s.cfg.Faults != nil {
+		app.Use(s.cfg.Faults)
+	}
 	if s.cfg.RateLimit > 0 {
 		b := newBucket(s.cfg.RateLimit, s.cfg.RateBurst, s.now)
 		app.Use(func(c *fiber.Ctx) error {
