@@ -53,6 +53,9 @@ type Config struct {
 	// ControlPlane keeps the live route state and the audit log (see
 	// controlplane.go).
 	ControlPlane ControlPlane `yaml:"controlPlane"`
+
+	// Autopilot runs the rollout plans (config/rollout.go).
+	Autopilot Autopilot `yaml:"autopilot"`
 }
 
 // Retire configures the retirement tracker: per route, when the legacy side

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -276,6 +277,87 @@ func (c *Config) validateRollout(p string, r Route, add func(string, any, string
 		}
 		if o.New == "" {
 			add(p, r.Name, "routes[%d] (%s) shares cohort %q but has no new upstream: the cohort moves as one", i, o.Name, r.Cohort)
+		}
+	}
+}
+
+// Autopilot configures the process that runs the rollout plans (on one
+// replica: the control plane's leader). Every field is optional.
+type Autopilot struct {
+	// Prometheus is the base URL of a Prometheus that scrapes every gateway
+	// replica (e.g. http://127.0.0.1:9090). Set it for a fleet: the gates
+	// then judge the traffic of all replicas. Empty (the default): the
+	// autopilot reads this gateway's own counters, which is right for a
+	// single gateway only.
+	Prometheus string `yaml:"prometheus"`
+	// Tick is how often the autopilot wakes to see which cohort is due;
+	// each cohort is evaluated once per its plan's interval. Default 1s.
+	Tick time.Duration `yaml:"tick"`
+	// Reconcile says where the three systems are for the data gate
+	// (routes[].rollout.gates.data): the autopilot runs the dual-run
+	// reconcile against them. Required when a plan enables the data gate.
+	Reconcile ReconcileTargets `yaml:"reconcile"`
+}
+
+// ReconcileTargets are the base URLs the data gate's reconcile reads.
+type ReconcileTargets struct {
+	// Legacy is the legacy shop, e.g. http://127.0.0.1:8081.
+	Legacy string `yaml:"legacy"`
+	// Catalog is the Catalog service, e.g. http://127.0.0.1:8082.
+	Catalog string `yaml:"catalog"`
+	// Orders is the Order service, e.g. http://127.0.0.1:8083.
+	Orders string `yaml:"orders"`
+	// Every is how often the reconcile runs while a data-gated rollout
+	// is in a canary step (it reads every product and order of both
+	// sides). Default 1m.
+	Every time.Duration `yaml:"every"`
+}
+
+// Configured reports whether the three URLs are set.
+func (t ReconcileTargets) Configured() bool {
+	return t.Legacy != "" && t.Catalog != "" && t.Orders != ""
+}
+
+func (c *Config) applyAutopilotDefaults() {
+	a := &c.Autopilot
+	if a.Tick == 0 {
+		a.Tick = time.Second
+	}
+	if a.Reconcile.Every == 0 {
+		a.Reconcile.Every = time.Minute
+	}
+}
+
+func (c *Config) validateAutopilot(add func(path string, v any, format string, args ...any)) {
+	a := c.Autopilot
+	checkURL := func(path, v string) {
+		if v == "" {
+			return
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			add(path, v, "must be an http(s) base URL without a path, e.g. http://127.0.0.1:9090")
+		}
+	}
+	checkURL("autopilot.prometheus", a.Prometheus)
+	if a.Tick < 100*time.Millisecond || a.Tick > time.Minute {
+		add("autopilot.tick", a.Tick, "must be between 100ms and 1m")
+	}
+	r := a.Reconcile
+	checkURL("autopilot.reconcile.legacy", r.Legacy)
+	checkURL("autopilot.reconcile.catalog", r.Catalog)
+	checkURL("autopilot.reconcile.orders", r.Orders)
+	if r.Every < time.Second {
+		add("autopilot.reconcile.every", r.Every, "must be at least 1s")
+	}
+	some := r.Legacy != "" || r.Catalog != "" || r.Orders != ""
+	if some && !r.Configured() {
+		add("autopilot.reconcile", "", "set legacy, catalog and orders together: the reconcile compares all three")
+	}
+	for i, rt := range c.Routes {
+		if rt.Rollout != nil && rt.Rollout.Gates.Data.Enabled && !r.Configured() {
+			add(fmt.Sprintf("routes[%d].rollout.gates.data.enabled", i), true,
+				"needs autopilot.reconcile.{legacy,catalog,orders}: the data gate runs the reconcile against them")
 		}
 	}
 }

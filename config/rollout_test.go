@@ -54,6 +54,8 @@ routes:
 func TestRolloutPlanFromYAML(t *testing.T) {
 	t.Parallel()
 	c, err := Parse([]byte(rolloutBase + `
+autopilot:
+  reconcile: {legacy: 'http://127.0.0.1:8081', catalog: 'http://127.0.0.1:8082', orders: 'http://127.0.0.1:8083'}
 routes:
   - name: orders
     path: /api/v1/orders/*
@@ -184,5 +186,65 @@ routes:
 	}
 	if !second || !noNew {
 		t.Errorf("want a second-plan problem at routes[2].rollout and a cohort member without new at routes[0].rollout; got %v", err)
+	}
+}
+
+func TestAutopilotValidation(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte(rolloutBase + `
+autopilot:
+  prometheus: 'ftp://prom:9090/api'
+  tick: 10ms
+  reconcile: {legacy: 'http://127.0.0.1:8081', every: 10ms}
+routes:
+  - name: orders
+    path: /api/v1/orders/*
+    new: catalog
+    rollout:
+      gates:
+        shadow: {disabled: true}
+        data: {enabled: true}
+`))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want a *ValidationError", err)
+	}
+	got := map[string]bool{}
+	for _, p := range ve.Problems {
+		got[p.Path] = true
+	}
+	for _, want := range []string{
+		"autopilot.prometheus",
+		"autopilot.tick",
+		"autopilot.reconcile",
+		"autopilot.reconcile.every",
+		"routes[0].rollout.gates.data.enabled",
+	} {
+		if !got[want] {
+			t.Errorf("no problem reported at %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(err)
+	}
+
+	c, err := Parse([]byte(rolloutBase + `
+autopilot:
+  prometheus: 'http://127.0.0.1:9090'
+  reconcile: {legacy: 'http://127.0.0.1:8081', catalog: 'http://127.0.0.1:8082', orders: 'http://127.0.0.1:8083'}
+routes:
+  - name: orders
+    path: /api/v1/orders/*
+    new: catalog
+    rollout:
+      gates:
+        shadow: {disabled: true}
+        data: {enabled: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Autopilot.Tick != time.Second || c.Autopilot.Reconcile.Every != time.Minute || !c.Autopilot.Reconcile.Configured() {
+		t.Errorf("autopilot defaults: %+v", c.Autopilot)
 	}
 }

@@ -205,7 +205,7 @@ echo "Prometheus: $PROM"
 drive_traffic() {
   local pub="$1" adm="$2" end=$((SECONDS + 170)) i=0
   local tok="Authorization: Bearer demo-operator-token-change-me"
-  get() { curl -s -o /dev/null --max-time 5 -H "X-User-Id: user-$((i % 97))" "http://$pub$1" || true; }
+  get() { curl -s -o /dev/null --max-time 5 -H "X-User-Id: ${2:-user-$((i % 97))}" "http://$pub$1" || true; }
   while [[ $SECONDS -lt $end ]]; do
     i=$((i + 1))
     get "/shop/catalog.do?page=1"
@@ -216,6 +216,21 @@ drive_traffic() {
     get "/api/v1/products"
     get "/api/v1/products?page=2"
     get "/api/v1/orders/does-not-exist"
+    if [[ $i -eq 1 ]]; then
+      # The autopilot drill (the demo's products-v2 plan): start its rollout
+      # and make every catalog answer on that path fail, so the first
+      # request its 5% step sends to new falls back and the autopilot rolls
+      # back (rollout phase, gate checks, rollbacks and the alert get series).
+      curl -s -o /dev/null --max-time 5 -X POST -H "$tok" -H 'Content-Type: application/json' \
+        -d '{"reason": "dashboards check: autopilot drill"}' \
+        "http://$adm/admin/rollouts/products-v2/start" || true
+      curl -s -o /dev/null --max-time 5 -X PUT -H 'Content-Type: application/json' \
+        -d '{"error_rate": 1, "path_prefix": "/api/v2/products"}' \
+        "http://127.0.0.1:8085/admin/faults" || true
+    fi
+    if [[ $i -le 30 ]]; then
+      for u in $(seq 1 20); do get "/api/v2/products" "drill-$i-$u"; done
+    fi
     if [[ $i -eq 10 ]]; then
       # Shadow drops: beta users are served by the new catalog and their
       # copies go to the ACL side; with the legacy's product detail slowed
@@ -246,7 +261,7 @@ drive_traffic() {
 }
 
 if [[ -n "$PUBLIC" ]]; then
-  say "driving traffic through $PUBLIC (canary change, then a legacy outage)"
+  say "driving traffic through $PUBLIC (autopilot drill, canary change, then a legacy outage)"
   drive_traffic "$PUBLIC" "$ADMIN" >"$TMP/traffic.log" 2>&1 &
   PIDS+=($!)
   wait_for "the audit annotation of the canary change" 60 \

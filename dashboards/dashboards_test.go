@@ -14,6 +14,7 @@ import (
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/gateway/retire"
+	"github.com/ficus-gw/ficus/gateway/rollout"
 	"github.com/ficus-gw/ficus/gateway/shadow"
 	"go.yaml.in/yaml/v3"
 )
@@ -30,6 +31,7 @@ func exported() map[string]bool {
 		decide.MetricFlagCacheLookups, decide.MetricFlagCacheFlushes,
 		shadow.MetricRequests, shadow.MetricFieldDiffs, shadow.MetricDuration, shadow.MetricInFlight,
 		shadow.MetricExpiredRules, retire.MetricLastHit, gateway.MetricIntents,
+		rollout.MetricPhase, rollout.MetricStepPercent, rollout.MetricGateChecks, rollout.MetricRollbacks,
 	}
 	m := map[string]bool{}
 	for _, n := range names {

@@ -475,6 +475,8 @@ func migrationOverview() obj {
 		"short", thresholds("green", 1, "red"),
 		q("A", "sum(ficus_shadow_ignore_rules_expired)", "expired")))
 
+	rolloutRow(l, "Autopilot", "")
+
 	l.row("Retirement")
 	l.add(12, 8, bargauge("Time since legacy last served each route",
 		"Per route, how long ago the legacy backend last answered a request. A route whose legacy side has been idle for weeks can have its legacy code removed.",
@@ -483,7 +485,7 @@ func migrationOverview() obj {
 
 	return dashboard("ficus-migration-overview", "Ficus / Migration overview",
 		"How far the strangler-fig migration has come and whether it is healthy: traffic share per route, errors and latency by backend, canaries, breakers, fallbacks and shadow comparisons.",
-		[]string{"ficus", "migration"}, datasourceVars(), annotationsList(timeParams()), l.panels)
+		[]string{"ficus", "migration"}, datasourceVars(), withRollbackAnnotations(annotationsList(timeParams()), ""), l.panels)
 }
 
 // ---- Route detail ----
@@ -559,6 +561,8 @@ func routeDetail() obj {
 		"Circuit breakers of all upstreams (a breaker belongs to an upstream, not a route): green closed, yellow half-open, red open.",
 		q("A", "max by (backend) (ficus_breaker_state)", "{{backend}}")))
 
+	rolloutRow(l, "$route: autopilot", r)
+
 	l.row("$route: shadow traffic")
 	l.add(8, 8, timeseries("Shadow diff rate",
 		"Share of compared shadow requests of this route whose new-side answer differed. Dashed: the 1% alert threshold.",
@@ -593,5 +597,5 @@ func routeDetail() obj {
 	params := append(timeParams(), obj{"key": "route", "value": "${route}"})
 	return dashboard("ficus-route-detail", "Ficus / Route detail",
 		"One Ficus route in depth: traffic share, errors and error-budget burn, latency, canary, routing decisions, resilience, shadow comparison and the fields that differ.",
-		[]string{"ficus", "migration", "route"}, vars, annotationsList(params), l.panels)
+		[]string{"ficus", "migration", "route"}, vars, withRollbackAnnotations(annotationsList(params), r), l.panels)
 }

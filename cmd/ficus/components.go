@@ -47,10 +47,19 @@ Example:
 	register("catalog", command{
 		summary: "run the new Catalog service (JSON, OpenAPI, own SQLite)",
 		usage: `
-Usage: ficus catalog [--listen ADDR] [--db FILE]
+Usage: ficus catalog [--listen ADDR] [--db FILE] [--faults-admin ADDR]
 
 Runs the new Catalog service: GET /api/v1/products, /api/v1/products/{sku},
 the event feed /api/v1/events and its contract at /openapi.yaml.
+
+With --faults-admin 127.0.0.1:8085 (demo and drills only) a share of
+answers can be made to fail, slowed or stopped at run time:
+  curl -X PUT -H 'Content-Type: application/json' \
+    -d '{"error_rate": 0.05, "path_prefix": "/api/v1/products"}' \
+    http://127.0.0.1:8085/admin/faults
+  curl -X DELETE http://127.0.0.1:8085/admin/faults
+The address must be loopback; the faults endpoint is never served on the
+service's own port, and so never through the gateway.
 
 Example:
   ficus catalog --listen 127.0.0.1:8082 --db data/catalog.db
@@ -62,6 +71,7 @@ Example:
 			db := fs.String("db", filepath.Join("data", "catalog.db"), "SQLite file (created when absent)")
 			states := fs.Bool("provider-states", false, "serve POST /_pact/provider-states to loopback clients (Pact verification; test/demo only)")
 			hooks := fs.String("webhooks", "", "YAML file of webhook subscriptions (docs/contracts.md, \"Webhooks from configuration\")")
+			faultsAddr := fs.String("faults-admin", "", faultsAdminUsage)
 			if err := parse(fs, args); err != nil {
 				return err
 			}
@@ -70,8 +80,13 @@ Example:
 				return err
 			}
 			g := newGroup(ctx)
-			if err := startCatalog(g, *addr, *db, env, func(c *catalog.Config) { c.ProviderStates, c.Subscribers = *states, subs }); err != nil {
-				return err
+			inject, err := startFaults(g, "catalog", *faultsAddr, env)
+			if err == nil {
+				err = startCatalog(g, *addr, *db, env, func(c *catalog.Config) { c.ProviderStates, c.Subscribers, c.Faults = *states, subs, inject })
+			}
+			if err != nil {
+				g.cancel()
+				return errors.Join(err, g.Wait())
 			}
 			return g.Wait()
 		},
@@ -110,7 +125,7 @@ Example:
 	register("orders", command{
 		summary: "run the new Order service (idempotent writes, outbox events)",
 		usage: `
-Usage: ficus orders [--listen ADDR] [--db FILE] [--catalog URL] [--legacy URL --sync-db FILE]
+Usage: ficus orders [--listen ADDR] [--db FILE] [--catalog URL] [--legacy URL --sync-db FILE] [--faults-admin ADDR]
 
 Runs the new Order service: POST /api/v1/orders (Idempotency-Key required),
 GET /api/v1/orders/{id}, cancel/pay/ship, the event feed /api/v1/events and
@@ -120,6 +135,9 @@ With --legacy the dual-run sync runs beside it: a backfill of the legacy's
 products and orders into the Catalog and Order services (progress is
 logged), then continuous sync from the legacy change feeds, and new-side
 orders written back to the legacy. Checkpoints live in --sync-db.
+
+With --faults-admin ADDR (a loopback ip:port; demo and drills only) fault
+injection is served there, as for ficus catalog: PUT/DELETE /admin/faults.
 
 Examples:
   ficus orders --listen 127.0.0.1:8083 --db data/orders.db --catalog http://127.0.0.1:8082
@@ -135,6 +153,7 @@ Examples:
 			lease := fs.Duration("idempotency-lease", 0, "how long an unfinished Idempotency-Key claim is held before a crash is assumed and it is repaired (default 60s)")
 			states := fs.Bool("provider-states", false, "serve POST /_pact/provider-states to loopback clients (Pact verification; test/demo only)")
 			hooks := fs.String("webhooks", "", "YAML file of webhook subscriptions (docs/contracts.md, \"Webhooks from configuration\")")
+			faultsAddr := fs.String("faults-admin", "", faultsAdminUsage)
 			if err := parse(fs, args); err != nil {
 				return err
 			}
@@ -143,7 +162,11 @@ Examples:
 				return err
 			}
 			g := newGroup(ctx)
-			svc, err := startOrders(g, *addr, *db, *cat, *lease, env, func(c *order.Config) { c.ProviderStates, c.Subscribers = *states, subs })
+			inject, err := startFaults(g, "orders", *faultsAddr, env)
+			var svc *order.Service
+			if err == nil {
+				svc, err = startOrders(g, *addr, *db, *cat, *lease, env, func(c *order.Config) { c.ProviderStates, c.Subscribers, c.Faults = *states, subs, inject })
+			}
 			if err != nil {
 				g.cancel()
 				return errors.Join(err, g.Wait())

@@ -10,6 +10,8 @@ import (
 
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/internal/pgtest"
+	"github.com/ficus-gw/ficus/newsvc/catalog"
+	"github.com/ficus-gw/ficus/newsvc/order"
 )
 
 func init() {
@@ -68,6 +70,10 @@ const (
 	demoCatalog = "127.0.0.1:8082"
 	demoOrders  = "127.0.0.1:8083"
 	demoACL     = "127.0.0.1:8084"
+	// Fault injection of the new services (drills): loopback only, never
+	// through the gateway.
+	demoCatalogFaults = "127.0.0.1:8085"
+	demoOrdersFaults  = "127.0.0.1:8086"
 )
 
 func runDemo(ctx context.Context, data string, replicas int, env *environment) error {
@@ -92,10 +98,18 @@ func runDemo(ctx context.Context, data string, replicas int, env *environment) e
 		if err := startLegacy(g, demoLegacy, filepath.Join(data, "legacy.db"), env); err != nil {
 			return err
 		}
-		if err := startCatalog(g, demoCatalog, filepath.Join(data, "catalog.db"), env); err != nil {
+		catalogFaults, err := startFaults(g, "catalog", demoCatalogFaults, env)
+		if err != nil {
 			return err
 		}
-		orders, err := startOrders(g, demoOrders, filepath.Join(data, "orders.db"), "http://"+demoCatalog, 0, env)
+		if err := startCatalog(g, demoCatalog, filepath.Join(data, "catalog.db"), env, func(c *catalog.Config) { c.Faults = catalogFaults }); err != nil {
+			return err
+		}
+		ordersFaults, err := startFaults(g, "orders", demoOrdersFaults, env)
+		if err != nil {
+			return err
+		}
+		orders, err := startOrders(g, demoOrders, filepath.Join(data, "orders.db"), "http://"+demoCatalog, 0, env, func(c *order.Config) { c.Faults = ordersFaults })
 		if err != nil {
 			return err
 		}
@@ -162,6 +176,8 @@ func runDemo(ctx context.Context, data string, replicas int, env *environment) e
 	fmt.Fprintf(tw, "  catalog service\thttp://%s\t/openapi.yaml /api/v1/products\n", demoCatalog)
 	fmt.Fprintf(tw, "  order service\thttp://%s\t/openapi.yaml /api/v1/orders\n", demoOrders)
 	fmt.Fprintf(tw, "  ACL backend\thttp://%s\t/api/v1 served from the legacy\n", demoACL)
+	fmt.Fprintf(tw, "  catalog faults\thttp://%s\tPUT/DELETE /admin/faults: fault injection for drills (loopback only)\n", demoCatalogFaults)
+	fmt.Fprintf(tw, "  order faults\thttp://%s\tPUT/DELETE /admin/faults: fault injection for drills (loopback only)\n", demoOrdersFaults)
 	fmt.Fprintf(tw, "  dual-run sync\t\tbackfills legacy data into the new services, then follows both sides\n")
 	_ = tw.Flush()
 	fmt.Fprintln(env.stdout, "\nPress Ctrl-C to stop.")

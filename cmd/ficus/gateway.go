@@ -132,6 +132,11 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 
 	var gw *gateway.Gateway
 	var shadowReport fiber.Handler // set once the gateway exists, before it serves
+	var apiRef *admin.API          // set once the admin API exists, before the autopilot runs
+	autopilot, err := newAutopilot(g, cfg, reg, cp, tracker, func(ctx context.Context) { _ = apiRef.Syncer().Sync(ctx) }, log.With("subsystem", "autopilot"))
+	if err != nil {
+		return nil, err
+	}
 	api, err := admin.New(admin.Options{
 		Engine:   engine,
 		Breakers: func() map[string]string { return gw.Breakers() },
@@ -155,10 +160,12 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 			"retire": tracker.Handler(),
 			"shadow": func(c *fiber.Ctx) error { return shadowReport(c) },
 		},
+		Rollouts: autopilot,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
 	}
+	apiRef = api
 	rctx, cancel := context.WithTimeout(g.ctx, 15*time.Second)
 	err = api.Restore(rctx)
 	cancel()
@@ -201,6 +208,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 	g.Go("retirement tracker", tracker.Run)
 	g.Go("control plane sync", api.Run)
 	g.Go("leader election", cp.leader.Run)
+	runAutopilot(g, autopilot, cfg.Autopilot.Tick)
 	return &replica{engine: engine, api: api, cp: cp, pub: pub.Addr().String(), adm: adm.Addr().String()}, nil
 }
 

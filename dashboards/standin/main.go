@@ -28,6 +28,7 @@ import (
 
 	"github.com/ficus-gw/ficus/gateway"
 	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/ficus-gw/ficus/gateway/rollout"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -96,6 +97,7 @@ type simulation struct {
 	inFlight                                    prometheus.Gauge
 	cacheFlushes                                prometheus.Counter
 	withPending                                 bool
+	gateChecks, rollbacks                       *prometheus.CounterVec
 }
 
 func newSimulation(reg *prometheus.Registry, withPending bool) (*simulation, error) {
@@ -135,6 +137,23 @@ func newSimulation(reg *prometheus.Registry, withPending bool) (*simulation, err
 		s.lastHit = gv("ficus_legacy_route_last_hit_timestamp_seconds", "route")
 		cs = append(cs, s.shadow, s.fieldDiffs, s.shadowDuration, s.lastHit)
 	}
+	// The autopilot: products in its 25% canary step, orders rolled back
+	// once by its errors gate.
+	phase, percent := gv(rollout.MetricPhase, "route", "phase"), gv(rollout.MetricStepPercent, "route")
+	s.gateChecks, s.rollbacks = cv(rollout.MetricGateChecks, "route", "gate", "result"), cv(rollout.MetricRollbacks, "route", "gate")
+	cs = append(cs, phase, percent, s.gateChecks, s.rollbacks)
+	for route, at := range map[string]rollout.Phase{"products": rollout.PhaseCanary, "orders": rollout.PhaseRolledBack} {
+		for _, ph := range rollout.Phases {
+			v := 0.0
+			if ph == at {
+				v = 1
+			}
+			phase.WithLabelValues(route, string(ph)).Set(v)
+		}
+		s.rollbacks.WithLabelValues(route, rollout.GateErrors)
+	}
+	percent.WithLabelValues("products").Set(25)
+	percent.WithLabelValues("orders").Set(0)
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -194,6 +213,13 @@ func (s *simulation) step(now time.Time) {
 		s.overrides.WithLabelValues("products").Inc()
 		s.flagErrors.WithLabelValues("orders").Inc()
 		s.cacheFlushes.Inc()
+	}
+	for _, g := range []string{rollout.GateShadow, rollout.GateErrors, rollout.GateLatency, rollout.GateResilience, rollout.GateStep} {
+		s.gateChecks.WithLabelValues("products", g, string(rollout.Pass)).Inc()
+	}
+	if s.rnd.IntN(100) == 0 {
+		s.gateChecks.WithLabelValues("orders", rollout.GateErrors, string(rollout.Fail)).Inc()
+		s.rollbacks.WithLabelValues("orders", rollout.GateErrors).Inc()
 	}
 	if s.withPending {
 		for _, r := range []string{"products", "orders"} {

@@ -101,7 +101,7 @@ func hint(code string) string {
 	case CodeInternal:
 		return "retry; if it persists, find the request id in the gateway log"
 	}
-	return ""
+	return rolloutHint(code)
 }
 
 // Routes lists every route with its live state.

@@ -56,6 +56,7 @@ func New(o Options) (*Controller, error) {
 		}
 		c.cohorts = append(c.cohorts, p)
 		c.byName[p.Cohort] = p
+		o.Metrics.declare(p.Routes)
 		for _, r := range p.Routes {
 			c.byName[r] = p
 		}
@@ -319,4 +320,13 @@ func (c *Controller) transition(p *Plan, st State, move func(*State), now time.T
 		Step: next.Step, Gate: gate, Reason: reason, Gates: st.Gates,
 	}
 	return next, rec, nil
+}
+
+// Cohorts returns the planned cohorts' names in configuration order.
+func (c *Controller) Cohorts() []string {
+	out := make([]string, 0, len(c.cohorts))
+	for _, p := range c.cohorts {
+		out = append(out, p.Cohort)
+	}
+	return out
 }

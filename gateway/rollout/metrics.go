@@ -93,3 +93,22 @@ func (m *Metrics) rollback(routes []string, gate string) {
 		m.rollbacks.WithLabelValues(r, gate).Inc()
 	}
 }
+
+// declare creates every counter series of routes at zero, so that a
+// dashboard's rate() and an alert's increase() see the first check and the
+// first rollback as an increase rather than as a series appearing.
+func (m *Metrics) declare(routes []string) {
+	if m == nil {
+		return
+	}
+	for _, r := range routes {
+		for _, g := range []string{GateShadow, GateErrors, GateLatency, GateResilience, GateData, GateRetire, GateStep, GateManual} {
+			for _, v := range []Verdict{Pass, Fail, Inconclusive} {
+				m.checks.WithLabelValues(r, g, string(v)).Add(0)
+			}
+		}
+		for _, g := range []string{GateShadow, GateErrors, GateLatency, GateResilience} {
+			m.rollbacks.WithLabelValues(r, g).Add(0)
+		}
+	}
+}

@@ -81,6 +81,10 @@ type Config struct {
 	// (POST /_pact/provider-states, loopback clients only) that puts test
 	// data in place. For test and demo instances only; false means off.
 	ProviderStates bool
+	// Faults, when set, runs on every request after the request id and
+	// the access log: fault injection for drills (newsvc/faults). Nil (the
+	// default): none.
+	Faults fiber.Handler
 	// Metrics receives the catalog's and its outbox's metrics. nil means
 	// none are exported.
 	Metrics prometheus.Registerer

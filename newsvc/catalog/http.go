@@ -57,6 +57,9 @@ func (s *Service) newApp() *fiber.App {
 	app.Use(recover.New())
 	app.Use(apierr.RequestIDMiddleware(s.cfg.RequestID))
 	app.Use(s.accessLog)
+	if s.cfg.Faults != nil {
+		app.Use(s.cfg.Faults)
+	}
 	if mw := s.rateLimit(); mw != nil {
 		app.Use(mw)
 	}

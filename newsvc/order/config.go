@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-gw/ficus/newsvc/outbox"
@@ -34,6 +35,10 @@ type Config struct {
 	// (POST /_pact/provider-states, loopback clients only) that puts test
 	// data in place. For test and demo instances only; false means off.
 	ProviderStates bool
+	// Faults, when set, runs on every request after the request id and
+	// the access log: fault injection for drills (newsvc/faults). Nil (the
+	// default): none.
+	Faults fiber.Handler
 	// Now is the clock for timestamps, the rate limiter and the breaker's
 	// Retry-After. Nil means time.Now.
 	Now func() time.Time

@@ -76,6 +76,9 @@ func (s *Service) newApp() *fiber.App {
 	}
 	app.Use(apierr.RequestIDMiddleware(gen))
 	app.Use(s.accessLog)
+	if s.cfg.Faults != nil {
+		app.Use(s.cfg.Faults)
+	}
 	app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/yaml")
 		return c.SendString(openAPI)
