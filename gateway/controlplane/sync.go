@@ -135,7 +135,9 @@ func (s *Syncer) sync(ctx context.Context) error {
 	}
 	s.o.Apply(snap)
 	if s.synced {
-		s.o.Logger.Info("control plane state applied", "state_version", snap.Version, "from_version", s.current.Version)
+		// Debug: a running rollout writes its progress every interval; the
+		// changes that matter (canary, pin, phase) are logged where made.
+		s.o.Logger.Debug("control plane state applied", "state_version", snap.Version, "from_version", s.current.Version)
 	}
 	s.current, s.synced = snap, true
 	s.version.Set(float64(snap.Version))
