@@ -47,7 +47,7 @@ Example:
 	register("catalog", command{
 		summary: "run the new Catalog service (JSON, OpenAPI, own SQLite)",
 		usage: `
-Usage: ficus catalog [--listen ADDR] [--db FILE] [--faults-admin ADDR]
+Usage: ficus catalog [--listen ADDR] [--db FILE] [--faults-admin ADDR] [--webhooks FILE] [--provider-states]
 
 Runs the new Catalog service: GET /api/v1/products, /api/v1/products/{sku},
 the event feed /api/v1/events and its contract at /openapi.yaml.
@@ -125,7 +125,8 @@ Example:
 	register("orders", command{
 		summary: "run the new Order service (idempotent writes, outbox events)",
 		usage: `
-Usage: ficus orders [--listen ADDR] [--db FILE] [--catalog URL] [--legacy URL --sync-db FILE] [--faults-admin ADDR]
+Usage: ficus orders [--listen ADDR] [--db FILE] [--catalog URL] [--legacy URL --sync-db FILE]
+                   [--idempotency-lease 60s] [--faults-admin ADDR] [--webhooks FILE] [--provider-states]
 
 Runs the new Order service: POST /api/v1/orders (Idempotency-Key required),
 GET /api/v1/orders/{id}, cancel/pay/ship, the event feed /api/v1/events and
