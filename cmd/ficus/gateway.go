@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,7 +40,9 @@ the legacy or the new side of its route; the admin listener serves /metrics,
 SIGTERM or Ctrl-C drains in-flight requests, then exits.
 
 With --check the configuration is validated and nothing starts: exit status
-0 when valid, 1 with every problem listed when not.
+0 when valid, 1 with every problem listed when not. The flag file is
+checked too: it must parse as the gateway would serve it, and define every
+flag a route names.
 
 Examples:
   ficus demo --print-config > ficus.yaml   # start from the demo configuration
@@ -62,12 +63,9 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if cfg.Flags.File != "" && !filepath.IsAbs(cfg.Flags.File) {
-				cfg.Flags.File = filepath.Join(filepath.Dir(*path), cfg.Flags.File)
-			}
+			resolveFlagFile(cfg, *path)
 			if *check {
-				fmt.Fprintf(env.stdout, "%s: valid (%d routes, %d upstreams)\n", *path, len(cfg.Routes), len(cfg.Upstreams))
-				return nil
+				return reportCheck(env.stdout, *path, cfg)
 			}
 			g := newGroup(ctx)
 			if _, err := startGateway(g, cfg, env); err != nil {
