@@ -23,6 +23,7 @@ import (
 	"github.com/ficus-gw/ficus/gateway/proxy"
 	"github.com/ficus-gw/ficus/gateway/route"
 	"github.com/ficus-gw/ficus/gateway/shadow"
+	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,6 +119,8 @@ type Gateway struct {
 	// tokenHeader carries the override token (routing.override.tokenHeader),
 	// in canonical form; it is removed before forwarding.
 	tokenHeader []byte
+	// failures rate-limits the log lines of failed requests.
+	failures *reqlog.Logger
 	// clock is Options.Now; nil means the real clock, and a request's own
 	// readings serve as "now" where it has one (see finish).
 	clock func() time.Time
@@ -159,6 +162,7 @@ func New(opts Options) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.Default()
 	}
+	g.failures = reqlog.New(g.log)
 	if g.decider == nil {
 		g.decider = newStaticDecider(cfg)
 	}

@@ -319,14 +319,22 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 	ctx := context.Background()
 	switch {
 	case status >= 500 || x.err != nil:
-		lvl := slog.LevelWarn
-		if status < 500 {
-			lvl = slog.LevelInfo
+		// Server-side failures at warn, rate-limited (a few lines per
+		// window, counting the suppressed); refusals of a client's request
+		// at debug. Metrics count every one.
+		lvl, suppressed := slog.LevelDebug, 0
+		if status >= 500 {
+			var ok bool
+			if ok, suppressed = g.failures.Allow(); !ok {
+				break
+			}
+			lvl = slog.LevelWarn
 		}
 		g.log.LogAttrs(ctx, lvl, "request failed",
 			slog.String("request_id", string(rid)), slog.String("route", rs.name),
 			slog.String("backend", x.backend.String()), slog.Int("status", status),
-			slog.Duration("duration", elapsed), slog.String("failure", x.failure.String()), slog.Any("err", x.err))
+			slog.Duration("duration", elapsed), slog.String("failure", x.failure.String()), slog.Any("err", x.err),
+			slog.Int("suppressed_since_last", suppressed))
 	case g.log.Enabled(ctx, slog.LevelDebug):
 		g.log.LogAttrs(ctx, slog.LevelDebug, "request",
 			slog.String("request_id", string(rid)), slog.String("route", rs.name),

@@ -237,6 +237,13 @@ func runDemo(ctx context.Context, o demoOptions, env *environment) error {
 		}
 	}
 	legacyAddr, catalogAddr, ordersAddr, aclAddr := o.addr(demoLegacyPort), o.addr(demoCatalogPort), o.addr(demoOrdersPort), o.addr(demoACLPort)
+	logDir := filepath.Join(data, "logs")
+	logs, err := newDemoLogs(logDir, env)
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	env = &environment{stdout: env.stdout, stderr: env.stderr, logLevel: env.logLevel, logFormat: env.logFormat, files: logs}
 
 	g := newGroup(ctx)
 	var pgDSN string
@@ -314,6 +321,7 @@ func runDemo(ctx context.Context, o demoOptions, env *environment) error {
 	fmt.Fprintf(tw, "  order service\thttp://%s\t/openapi.yaml /api/v1/orders\n", ordersAddr)
 	fmt.Fprintf(tw, "  ACL backend\thttp://%s\t/api/v1 served from the legacy\n", aclAddr)
 	fmt.Fprintf(tw, "  dual-run sync\t\tbackfills legacy data into the new services, then follows both sides\n")
+	fmt.Fprintf(tw, "  logs\t%s/\tone file per component (--log-level %s); warnings and errors also show here\n", logDir, strings.ToLower(env.logLevel.Level().String()))
 	_ = tw.Flush()
 	fmt.Fprintln(env.stdout, "\nPress Ctrl-C to stop.")
 	err = g.Wait()

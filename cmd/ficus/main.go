@@ -37,9 +37,15 @@ type environment struct {
 	stdout, stderr io.Writer
 	logLevel       *slog.LevelVar
 	logFormat      string
+	// files, when set, writes each component's logs to its own file and
+	// only warnings and errors to stderr (the demo).
+	files *demoLogs
 }
 
 func (e *environment) logger() *slog.Logger {
+	if e.files != nil {
+		return e.files.Logger()
+	}
 	opts := &slog.HandlerOptions{Level: e.logLevel}
 	if e.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(e.stderr, opts))
