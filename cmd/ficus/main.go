@@ -70,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "-v" {
+		fmt.Fprintf(stdout, "ficus %s\n", version)
+		return 0
+	}
 	name := args[0]
 	cmd, ok := commands[name]
 	if !ok {
@@ -106,7 +110,7 @@ func printOverview(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\nRun 'ficus <command> --help' for a command's flags and an example.\n")
+	fmt.Fprintf(w, "\nRun 'ficus <command> --help' for a command's flags and an example; 'ficus --version' for the version.\n")
 }
 
 // usageError is a mistake in the command line (exit status 2).
@@ -154,12 +158,13 @@ func init() {
 	register("version", command{
 		summary: "print the version",
 		usage: `
-Usage: ficus version
+Usage: ficus version   (or: ficus --version)
 
 Prints the build version.
 
 Example:
   ficus version
+  ficus --version
 `,
 		run: func(_ context.Context, args []string, env *environment) error {
 			fs := newFlags("version", env)

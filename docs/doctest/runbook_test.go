@@ -12,6 +12,7 @@ func TestOperationsRunbook(t *testing.T) {
 	rs := d.runAll(cmds)
 	everyExitsZero(t, rs)
 
+	expect(t, find(t, rs, "ctl status")[0], `fleet: healthy`, `(?m)^products\s+legacy\s+0%`)
 	expect(t, find(t, rs, "ctl routes")[0], `(?m)^products\s+0%`)
 	// 1. The printed configuration validates unchanged, flag file included.
 	expect(t, find(t, rs, "gateway --config ficus.yaml --check")[0], `ficus.yaml: valid`)
