@@ -248,6 +248,11 @@ type Route struct {
 	// New is the upstream serving the new side. Empty: the route is
 	// legacy-only (facade phase).
 	New string `yaml:"new"`
+	// LegacyRemoved retires the route's legacy side (phase 5): every
+	// request is served by New, with no flag, canary, pin, fallback or
+	// shadow, and the retirement tracker no longer counts it. Default
+	// false. See config/retired.go.
+	LegacyRemoved bool `yaml:"legacyRemoved"`
 	// Canary is the percent (0-100, fractions allowed, e.g. 0.5) of users
 	// sent to New. Default 0.
 	Canary float64 `yaml:"canary"`

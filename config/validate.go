@@ -354,6 +354,7 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 			add(p+".new", r.New, "must differ from legacy")
 		}
 	}
+	validateLegacyRemoved(p, r, add)
 	if r.Canary < 0 || r.Canary > 100 {
 		add(p+".canary", r.Canary, "must be a percent between 0 and 100")
 	}

@@ -141,6 +141,9 @@ type routeState struct {
 	deny      *Error // non-nil: the route is fenced (routes[].deny)
 	stats     [numBackends]backendRings
 	affinity  []byte // the intent header in canonical form; nil: no write affinity
+	// legacyRemoved: the legacy side is retired; new serves every request
+	// (routes[].legacyRemoved).
+	legacyRemoved bool
 }
 
 // New builds the gateway: route table, one client and breaker per
@@ -191,7 +194,8 @@ func New(opts Options) (*Gateway, error) {
 		rs.nameBytes = []byte(r.Name)
 		rs.route = g.table.Route(i)
 		rs.retries = r.Retries
-		rs.fallback = r.FallbackEnabled()
+		rs.fallback = r.FallbackEnabled() && !r.LegacyRemoved
+		rs.legacyRemoved = r.LegacyRemoved
 		rs.stream = !r.BufferResponses
 		rs.limiter = newRateLimiter(r.RateLimit.RPS, r.RateLimit.Burst)
 		if r.Affinity != nil {

@@ -109,7 +109,9 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 				Message: "this route is over its request rate; retry later", RetryAfter: int((wait + time.Second - 1) / time.Second)}
 		}
 	}
-	if rs.ups[decide.New] != nil {
+	if rs.legacyRemoved {
+		x.backend = decide.New // reason: default; nothing is decided any more
+	} else if rs.ups[decide.New] != nil {
 		// The header's copy, not rid: handing the stack buffer to an
 		// interface method would move it to the heap on every request.
 		d := g.decider.Decide(c, x.ri, utils.UnsafeString(req.PeekCanonical(keyRequestID)))

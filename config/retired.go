@@ -1,0 +1,28 @@
+package config
+
+// validateLegacyRemoved checks a route whose legacy side is retired
+// (routes[].legacyRemoved): it must name the side that now serves
+// everything, and nothing that only makes sense with two sides.
+func validateLegacyRemoved(p string, r Route, add func(string, any, string, ...any)) {
+	if !r.LegacyRemoved {
+		return
+	}
+	if r.New == "" {
+		add(p+".legacyRemoved", true, "needs the new upstream that serves the route from now on (routes[].new)")
+	}
+	if r.Flag != "" {
+		add(p+".flag", r.Flag, "has nothing to decide once the legacy side is removed: drop it")
+	}
+	if r.Shadow != nil {
+		add(p+".shadow", "(set)", "has no other side to compare with once the legacy side is removed: drop it")
+	}
+	if r.Affinity != nil {
+		add(p+".affinity", "(set)", "has no other side to bind to once the legacy side is removed: drop it")
+	}
+	if r.Rollout != nil {
+		add(p+".rollout", "(set)", "is done once the legacy side is removed: drop it")
+	}
+	if fb := r.Fallback; fb != nil && *fb {
+		add(p+".fallback", true, "cannot fall back to a removed legacy side: drop it")
+	}
+}
