@@ -20,6 +20,9 @@ import (
 type Config struct {
 	// Listen is the public address of the gateway. Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
+	// TLS serves the public listener over HTTPS (config/tls.go). Default
+	// plain HTTP.
+	TLS TLS `yaml:"tls"`
 	// Admin is the operator listener (metrics, health, admin API).
 	Admin Admin `yaml:"admin"`
 	// TrustedProxies lists peers (CIDRs or single IPs) whose X-Forwarded-*
@@ -82,6 +85,9 @@ type Admin struct {
 	// Listen is the admin address (/metrics, /healthz, /readyz, /admin/...).
 	// Default 127.0.0.1:8090.
 	Listen string `yaml:"listen"`
+	// TLS serves the admin listener over HTTPS (config/tls.go). Default
+	// plain HTTP.
+	TLS TLS `yaml:"tls"`
 	// Tokens may call the admin API. None means the admin API answers 401
 	// to everything (metrics and health stay open).
 	Tokens []Token `yaml:"tokens"`

@@ -73,6 +73,7 @@ func (c *Config) ApplyDefaults() {
 	defInt(&c.Retire.MaxCallers, 20)
 	defDur(&c.Retire.FlushInterval, 10*time.Second)
 	c.applyControlPlaneDefaults()
+	c.applyTLSDefaults()
 	def(&c.DefaultRoute.Name, "default")
 	def(&c.DefaultRoute.Path, "/*")
 	for i := range c.Routes {
@@ -198,6 +199,7 @@ func (c *Config) Validate() error {
 	checkAddr("listen", c.Listen)
 	checkAddr("admin.listen", c.Admin.Listen)
 	c.validateControlPlane(add)
+	c.validateTLS(add)
 	if c.Listen == c.Admin.Listen {
 		add("admin.listen", c.Admin.Listen, "must differ from listen")
 	}

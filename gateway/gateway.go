@@ -23,6 +23,7 @@ import (
 	"github.com/ficus-gw/ficus/gateway/proxy"
 	"github.com/ficus-gw/ficus/gateway/route"
 	"github.com/ficus-gw/ficus/gateway/shadow"
+	"github.com/ficus-gw/ficus/gateway/tlsreload"
 	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
@@ -121,6 +122,9 @@ type Gateway struct {
 	tokenHeader []byte
 	// failures rate-limits the log lines of failed requests.
 	failures *reqlog.Logger
+	// pubCert and admCert serve the listeners over HTTPS when configured
+	// (tls, admin.tls); nil: plain HTTP.
+	pubCert, admCert *tlsreload.Certificate
 	// clock is Options.Now; nil means the real clock, and a request's own
 	// readings serve as "now" where it has one (see finish).
 	clock func() time.Time
@@ -166,6 +170,9 @@ func New(opts Options) (*Gateway, error) {
 		g.log = slog.Default()
 	}
 	g.failures = reqlog.New(g.log)
+	if err := g.loadCertificates(); err != nil {
+		return nil, err
+	}
 	if g.decider == nil {
 		g.decider = newStaticDecider(cfg)
 	}
@@ -382,6 +389,7 @@ func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
 	if !g.served.CompareAndSwap(false, true) {
 		return errors.New("gateway: Serve called twice")
 	}
+	public, admin = g.serveTLS(ctx, public, admin)
 	pubErr := make(chan error, 1)
 	admErr := make(chan error, 1)
 	go func() { pubErr <- g.app.Listener(headListener{Listener: public, g: g}) }()

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -31,6 +34,7 @@ type ctlConn struct {
 	*admin.Client
 	// adminURL is the admin listener's base URL; timeout bounds one call
 	// (with --watch, each call).
+	http            *http.Client
 	adminURL, token string
 	timeout         time.Duration
 }
@@ -320,6 +324,7 @@ func runCtl(ctx context.Context, args []string, env *environment) error {
 	adminURL := fs.String("admin", "http://127.0.0.1:8090", "base URL of the gateway's admin listener")
 	token := fs.String("token", "", "admin bearer token (default $FICUS_ADMIN_TOKEN)")
 	timeout := fs.Duration("timeout", 10*time.Second, "time limit for the call")
+	caCert := fs.String("cacert", "", "PEM file of the CA that signed the admin listener's certificate (admin.tls), when the system's CAs do not")
 	// The global flags come before the subcommand; its own flags may come
 	// anywhere after it.
 	if err := parse(fs, args); err != nil {
@@ -377,11 +382,37 @@ func runCtl(ctx context.Context, args []string, env *environment) error {
 	if tok == "" {
 		return usageError{errors.New("no admin token: pass --token or set FICUS_ADMIN_TOKEN (the demo's is demo-operator-token-change-me)")}
 	}
-	client, err := admin.NewClient(*adminURL, tok, nil)
+	hc, err := adminHTTPClient(*caCert)
 	if err != nil {
 		return usageError{err}
 	}
-	return sub.run(ctx, &ctlConn{Client: client, adminURL: *adminURL, token: tok, timeout: *timeout}, sfs, pos, env)
+	client, err := admin.NewClient(*adminURL, tok, hc)
+	if err != nil {
+		return usageError{err}
+	}
+	return sub.run(ctx, &ctlConn{Client: client, http: hc, adminURL: *adminURL, token: tok, timeout: *timeout}, sfs, pos, env)
+}
+
+// adminHTTPClient trusts caFile's certificates besides the system's; an
+// empty caFile: the default client.
+func adminHTTPClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return http.DefaultClient, nil
+	}
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--cacert: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--cacert %s: no PEM certificate in it", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
 
 func hasFlags(fs *flag.FlagSet) bool {

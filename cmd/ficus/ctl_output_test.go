@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,7 @@ retire: {db: ` + filepath.Join(dir, "retire.db") + `}
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "the gateway ready", func() bool { return ready(context.Background(), "http://"+r.adm) })
+	waitUntil(t, 10*time.Second, "the gateway ready", func() bool { return ready(context.Background(), http.DefaultClient, "http://"+r.adm) })
 	return "http://" + r.adm, flagFile
 }
 

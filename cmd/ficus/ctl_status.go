@@ -63,9 +63,8 @@ func runStatus(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string,
 	if len(args) > 0 {
 		urls = args
 	}
-	token := c.token
 	collect := func(ctx context.Context) (fleetStatus, error) {
-		return collectStatus(ctx, urls, token)
+		return collectStatus(ctx, urls, c.token, c.http)
 	}
 	if watching(fs) {
 		return watch(ctx, fs, c.timeout, env.stdout, env.stderr, format, func(ctx context.Context, w io.Writer) error {
@@ -91,12 +90,12 @@ func runStatus(ctx context.Context, c *ctlConn, fs *flag.FlagSet, args []string,
 
 // collectStatus asks every replica; the routes come from the first. An
 // error only when the first replica cannot be read at all.
-func collectStatus(ctx context.Context, urls []string, token string) (fleetStatus, error) {
+func collectStatus(ctx context.Context, urls []string, token string, hc *http.Client) (fleetStatus, error) {
 	fst := fleetStatus{Problems: []string{}}
 	var routes []admin.RouteView
 	for i, u := range urls {
 		rs := replicaStatus{Admin: u}
-		cl, err := admin.NewClient(u, token, nil)
+		cl, err := admin.NewClient(u, token, hc)
 		if err != nil {
 			return fst, usageError{err}
 		}
@@ -111,7 +110,7 @@ func collectStatus(ctx context.Context, urls []string, token string) (fleetStatu
 			continue
 		}
 		rs.Status = &st
-		rs.Ready = ready(ctx, u)
+		rs.Ready = ready(ctx, hc, u)
 		if !rs.Ready {
 			fst.Problems = append(fst.Problems, fmt.Sprintf("replica %s: not ready (/readyz)", u))
 		}
@@ -172,12 +171,12 @@ func collectStatus(ctx context.Context, urls []string, token string) (fleetStatu
 }
 
 // ready asks the replica's /readyz (open, no token).
-func ready(ctx context.Context, base string) bool {
+func ready(ctx context.Context, hc *http.Client, base string) bool {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/readyz", nil)
 	if err != nil {
 		return false
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
 		return false
 	}

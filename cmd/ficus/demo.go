@@ -310,8 +310,8 @@ func runDemo(ctx context.Context, o demoOptions, env *environment) error {
 		if replicas > 1 {
 			name = fmt.Sprintf("gateway %d", i+1)
 		}
-		fmt.Fprintf(tw, "  %s\thttp://%s\tproxies every route (try /shop/catalog.do, /api/v1/products)\n", name, rc.Listen)
-		fmt.Fprintf(tw, "  %s admin\thttp://%s\t/metrics /healthz /readyz /admin/routes (Authorization: Bearer %s)\n", name, rc.Admin.Listen, token)
+		fmt.Fprintf(tw, "  %s\t%s://%s\tproxies every route (try /shop/catalog.do, /api/v1/products)\n", name, scheme(rc.TLS), rc.Listen)
+		fmt.Fprintf(tw, "  %s admin\t%s://%s\t/metrics /healthz /readyz /admin/routes (Authorization: Bearer %s)\n", name, scheme(rc.Admin.TLS), rc.Admin.Listen, token)
 	}
 	if pgDSN != "" {
 		fmt.Fprintf(tw, "  control plane\t%s\tPostgreSQL shared by every gateway replica (data in %s)\n", pgDSN, filepath.Join(data, "postgres"))
@@ -327,6 +327,13 @@ func runDemo(ctx context.Context, o demoOptions, env *environment) error {
 	err = g.Wait()
 	fmt.Fprintln(env.stdout, "Ficus demo stopped.")
 	return err
+}
+
+func scheme(t config.TLS) string {
+	if t.Enabled() {
+		return "https"
+	}
+	return "http"
 }
 
 // startDemoPostgres creates (first time) and starts the fleet's PostgreSQL
