@@ -106,6 +106,9 @@ type Options struct {
 	// behind the same authentication and need the read scope. The handler
 	// sees the full path and writes its own response.
 	Reports map[string]fiber.Handler
+	// Reload re-reads the configuration file (POST /admin/reload, write
+	// scope; reload.go). Nil: the endpoint answers that nothing reloads.
+	Reload ReloadFunc
 }
 
 // API serves the admin endpoints. Changes are serialised by the control
@@ -123,6 +126,7 @@ type API struct {
 	flags     func() FlagsStatus
 	log       *slog.Logger
 	reports   map[string]fiber.Handler
+	reload    ReloadFunc
 	// initial is each route's canary percent from the configuration: what
 	// applies while the control plane holds none.
 	initial map[string]float64
@@ -150,7 +154,7 @@ func New(opts Options) (*API, error) {
 	a := &API{
 		engine: opts.Engine, breakers: opts.Breakers, stats: opts.Stats,
 		store: opts.Store, storeName: opts.StoreName, leader: opts.Leader, flags: opts.Flags,
-		log: opts.Logger, reports: opts.Reports, initial: map[string]float64{},
+		log: opts.Logger, reports: opts.Reports, reload: opts.Reload, initial: map[string]float64{},
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -283,6 +287,7 @@ func (a *API) router() *fiber.App {
 	r.Get("/status", a.endpoint(scopeRead, (*API).status))
 	r.Get("/audit", a.endpoint(scopeRead, (*API).listAudit))
 	r.Get("/annotations", a.endpoint(scopeRead, (*API).annotations))
+	r.Post("/reload", a.endpoint(scopeWrite, (*API).reloadConfig))
 	for name, h := range a.reports {
 		serve := func(_ *API, c *fiber.Ctx, _ *reqCtx, _ string) error { return h(c) }
 		r.Get("/"+name, a.endpoint(scopeRead, serve))
