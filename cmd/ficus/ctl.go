@@ -65,6 +65,9 @@ Commands:
                                           (canary, pin and resume take --expect-version N: the
                                           change is refused if the route changed after version N)
   audit [--route ROUTE] [--limit N]       show the audit log, newest first
+  reload                                  re-read the gateway's configuration file and apply it,
+                                          all or nothing (as SIGHUP); a refused file is listed
+                                          with every reason and changes nothing
   shadow report [ROUTE]                   shadow diff rate, top differing fields with their noise, samples
   retire report [--window 168h]           legacy routes ready to delete, and who still calls the rest
   reconcile [--legacy URL ...]            compare the legacy and new stores entity by entity;

@@ -267,7 +267,7 @@ func runDemo(ctx context.Context, o demoOptions, env *environment) error {
 		}
 		if replicas == 1 {
 			gateways = append(gateways, cfg)
-			_, err = startGateway(g, cfg, env)
+			_, err = startGateway(g, cfg, env, o.reloadable(0, nil)...)
 			return err
 		}
 		pg, err := startDemoPostgres(g, filepath.Join(data, "postgres"))
@@ -280,13 +280,16 @@ func runDemo(ctx context.Context, o demoOptions, env *environment) error {
 			if err != nil {
 				return err
 			}
-			rc.ControlPlane.SQLite.Path = ""
-			rc.ControlPlane.Postgres.DSN = pgDSN
-			rc.Shadow.DB = filepath.Join(data, fmt.Sprintf("ficus-shadow-%d.db", i+1))
-			rc.Retire.DB = filepath.Join(data, fmt.Sprintf("ficus-retire-%d.db", i+1))
-			rc.Flags.File = cfg.Flags.File // one flag file shared by the fleet
+			fleet := func(rc *config.Config) {
+				rc.ControlPlane.SQLite.Path = ""
+				rc.ControlPlane.Postgres.DSN = pgDSN
+				rc.Shadow.DB = filepath.Join(data, fmt.Sprintf("ficus-shadow-%d.db", i+1))
+				rc.Retire.DB = filepath.Join(data, fmt.Sprintf("ficus-retire-%d.db", i+1))
+				rc.Flags.File = cfg.Flags.File // one flag file shared by the fleet
+			}
+			fleet(rc)
 			gateways = append(gateways, rc)
-			if _, err := startGateway(g, rc, env); err != nil {
+			if _, err := startGateway(g, rc, env, o.reloadable(i, fleet)...); err != nil {
 				return fmt.Errorf("gateway replica %d: %w", i+1, err)
 			}
 		}
@@ -327,6 +330,23 @@ func runDemo(ctx context.Context, o demoOptions, env *environment) error {
 	err = g.Wait()
 	fmt.Fprintln(env.stdout, "Ficus demo stopped.")
 	return err
+}
+
+// reloadable lets replica i reload --config FILE (SIGHUP, POST
+// /admin/reload), loaded as the demo loads it and changed by fix (the
+// fleet's per-replica settings; may be nil); the embedded configuration
+// does not reload.
+func (o demoOptions) reloadable(i int, fix func(*config.Config)) []gatewayOption {
+	if o.config == "" {
+		return nil
+	}
+	return []gatewayOption{reloadableFrom(o.config, func() (*config.Config, error) {
+		c, err := o.gatewayConfig(i)
+		if err == nil && fix != nil {
+			fix(c)
+		}
+		return c, err
+	})}
 }
 
 func scheme(t config.TLS) string {

@@ -37,7 +37,12 @@ Usage: ficus gateway --config FILE [--check]
 Runs the strangler-fig gateway: the public listener proxies each request to
 the legacy or the new side of its route; the admin listener serves /metrics,
 /healthz, /readyz and the admin API (/admin/routes, /admin/audit, ...).
-SIGTERM or Ctrl-C drains in-flight requests, then exits.
+SIGTERM or Ctrl-C drains in-flight requests, then exits. SIGHUP (or POST
+/admin/reload) re-reads FILE and applies it at once, all or nothing: routes'
+paths, methods, timeouts, retries and rate limits, and upstreams' URLs,
+timeouts and breakers; an invalid file, or one that changes what needs a
+restart, is refused with every reason and the running configuration keeps
+serving. Each applied reload is audited.
 
 With --check the configuration is validated and nothing starts: exit status
 0 when valid, 1 with every problem listed when not. The flag file is
@@ -68,7 +73,14 @@ Examples:
 				return reportCheck(env.stdout, *path, cfg)
 			}
 			g := newGroup(ctx)
-			if _, err := startGateway(g, cfg, env); err != nil {
+			load := func() (*config.Config, error) {
+				c, err := config.Load(*path)
+				if err == nil {
+					resolveFlagFile(c, *path)
+				}
+				return c, err
+			}
+			if _, err := startGateway(g, cfg, env, reloadableFrom(*path, load)); err != nil {
 				return err
 			}
 			return g.Wait()
@@ -78,6 +90,7 @@ Examples:
 
 // replica is one running gateway, as the demo and tests see it.
 type replica struct {
+	gw     *gateway.Gateway
 	engine *decide.Engine
 	api    *admin.API
 	cp     *controlPlane
@@ -88,7 +101,11 @@ type replica struct {
 
 // startGateway builds the gateway, its decision engine and admin API from
 // cfg, and starts serving on cfg.Listen and cfg.Admin.Listen.
-func startGateway(g *group, cfg *config.Config, env *environment) (*replica, error) {
+func startGateway(g *group, cfg *config.Config, env *environment, options ...gatewayOption) (*replica, error) {
+	var gopts gatewayOptions
+	for _, o := range options {
+		o(&gopts)
+	}
 	log := env.logger().With("component", "gateway")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -130,6 +147,12 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 
 	var gw *gateway.Gateway
 	var shadowReport fiber.Handler // set once the gateway exists, before it serves
+	host, _ := os.Hostname()
+	reloader := newConfigReloader(gopts, cp.store, log.With("subsystem", "reload"), host+" (admin "+cfg.Admin.Listen+")")
+	var reload admin.ReloadFunc
+	if reloader != nil {
+		reload = reloader.Reload
+	}
 	api, err := admin.New(admin.Options{
 		Engine:   engine,
 		Breakers: func() map[string]string { return gw.Breakers() },
@@ -153,6 +176,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 			"retire": tracker.Handler(),
 			"shadow": func(c *fiber.Ctx) error { return shadowReport(c) },
 		},
+		Reload: reload,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
@@ -185,6 +209,10 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 		return nil, fmt.Errorf("building the gateway: %w", err)
 	}
 	shadowReport = gw.Shadow().Handler()
+	if reloader != nil {
+		reloader.gw = gw
+		g.Go("configuration reload on SIGHUP", reloader.onSIGHUP)
+	}
 	pub, err := listen("gateway", cfg.Listen)
 	if err != nil {
 		return nil, err
@@ -199,7 +227,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 	g.Go("retirement tracker", tracker.Run)
 	g.Go("control plane sync", api.Run)
 	g.Go("leader election", cp.leader.Run)
-	return &replica{engine: engine, api: api, cp: cp, pub: pub.Addr().String(), adm: adm.Addr().String()}, nil
+	return &replica{gw: gw, engine: engine, api: api, cp: cp, pub: pub.Addr().String(), adm: adm.Addr().String()}, nil
 }
 
 // openFlagFile puts a FlagFile between the configured flag file and the
