@@ -311,8 +311,14 @@ type Deny struct {
 	// NOT_FOUND for 404, FORBIDDEN otherwise.
 	Code string `yaml:"code"`
 	// Message is the human text. Default "no such endpoint" for 404,
-	// "this endpoint is not available through the gateway" otherwise.
+	// "this endpoint was retired" for 410, "this endpoint is not
+	// available through the gateway" otherwise.
 	Message string `yaml:"message"`
+	// Successor names what replaces a retired route (an absolute path or
+	// an http(s) URL): sent as Link: <successor>; rel="successor-version"
+	// (RFC 5829). Usually with status 410, code GONE. Empty (the
+	// default): no Link.
+	Successor string `yaml:"successor"`
 }
 
 // Shadow configures one route's shadow traffic: a copy of sampled requests

@@ -1,5 +1,10 @@
 package config
 
+import (
+	"net/url"
+	"strings"
+)
+
 // validateLegacyRemoved checks a route whose legacy side is retired
 // (routes[].legacyRemoved): it must name the side that now serves
 // everything, and nothing that only makes sense with two sides.
@@ -24,5 +29,23 @@ func validateLegacyRemoved(p string, r Route, add func(string, any, string, ...a
 	}
 	if fb := r.Fallback; fb != nil && *fb {
 		add(p+".fallback", true, "cannot fall back to a removed legacy side: drop it")
+	}
+}
+
+// validateSuccessor checks a retired route's successor (routes[].deny.
+// successor): an absolute path or an http(s) URL that fits in a Link
+// header as it is.
+func validateSuccessor(p, s string, add func(string, any, string, ...any)) {
+	if s == "" {
+		return
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil, strings.ContainsAny(s, "<>\" \t\r\n"):
+		add(p, s, "must be an absolute path or an http(s) URL without spaces, quotes or angle brackets")
+	case u.Scheme == "" && !strings.HasPrefix(s, "/"):
+		add(p, s, "must be an absolute path (/api/v2/products) or an http(s) URL")
+	case u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https":
+		add(p, s, "must be an absolute path or an http(s) URL")
 	}
 }

@@ -24,3 +24,20 @@ func TestLegacyRemovedValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestGoneDefaultsAndSuccessor(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte("upstreams: {legacy: {url: 'http://127.0.0.1:8081'}}\nroutes: [{name: a, path: /a, deny: {status: 410, successor: /b}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.Routes[0].Deny; d.Code != "GONE" || !strings.Contains(d.Message, "Link header") {
+		t.Fatalf("gone defaults: %+v", d)
+	}
+	for _, bad := range []string{"b", "ftp://x/y", "/b>; rel=x"} {
+		_, err := Parse([]byte("upstreams: {legacy: {url: 'http://127.0.0.1:8081'}}\nroutes: [{name: a, path: /a, deny: {status: 410, successor: '" + bad + "'}}]\n"))
+		if err == nil || !strings.Contains(err.Error(), "routes[0].deny.successor") {
+			t.Errorf("successor %q: %v", bad, err)
+		}
+	}
+}

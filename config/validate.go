@@ -99,15 +99,26 @@ func (r *Route) applyDefaults() {
 			d.Status = 404
 		}
 		if d.Code == "" {
-			d.Code = "FORBIDDEN"
-			if d.Status == 404 {
+			switch d.Status {
+			case 404:
 				d.Code = "NOT_FOUND"
+			case 410:
+				d.Code = "GONE"
+			default:
+				d.Code = "FORBIDDEN"
 			}
 		}
 		if d.Message == "" {
-			d.Message = "this endpoint is not available through the gateway"
-			if d.Status == 404 {
+			switch d.Status {
+			case 404:
 				d.Message = "no such endpoint"
+			case 410:
+				d.Message = "this endpoint was retired"
+				if d.Successor != "" {
+					d.Message += "; its successor is named in the Link header"
+				}
+			default:
+				d.Message = "this endpoint is not available through the gateway"
 			}
 		}
 	}
@@ -392,6 +403,7 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 		if !errorCode.MatchString(d.Code) {
 			add(p+".deny.code", d.Code, "must match [A-Z0-9_]{1,64}, e.g. FORBIDDEN")
 		}
+		validateSuccessor(p+".deny.successor", d.Successor, add)
 		if r.New != "" || r.Shadow != nil || r.Affinity != nil || r.Rollout != nil {
 			add(p+".deny", "(set)", "a denied route sends nothing upstream: drop new, shadow, affinity and rollout")
 		}

@@ -272,6 +272,9 @@ func (g *Gateway) build(cfg *config.Config, prev *generation) (*generation, erro
 			Message: "method not allowed on this route; allowed: " + rs.route.Allow, Allow: rs.route.Allow}
 		if d := r.Deny; d != nil {
 			rs.deny = &Error{Status: d.Status, Code: d.Code, Message: d.Message}
+			if d.Successor != "" {
+				rs.deny.Link = "<" + d.Successor + `>; rel="successor-version"` // RFC 5829
+			}
 		}
 		names := [numBackends]string{decide.Legacy: r.Legacy, decide.New: r.New}
 		for b, n := range names {

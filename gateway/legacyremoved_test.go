@@ -33,3 +33,23 @@ func TestLegacyRemovedServesOnlyNew(t *testing.T) {
 		t.Fatalf("the removed legacy side was called %d times", legacy.hits.Load())
 	}
 }
+
+// TestGoneRouteNamesItsSuccessor: a retired route answered by the gateway
+// with 410 GONE and a successor-version Link; nothing reaches an upstream.
+func TestGoneRouteNamesItsSuccessor(t *testing.T) {
+	t.Parallel()
+	legacy := newUpstream(t, ok("legacy"))
+	routes := []config.Route{{Name: "v1-list", Path: "/api/v1/list", Deny: &config.Deny{Status: 410, Successor: "/api/v2/list"}}}
+	r := start(t, testConfig(t, map[string]string{"legacy": legacy.URL}, routes, nil), nil)
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		req, _ := http.NewRequest(m, r.url+"/api/v1/list", nil)
+		resp, body := r.do(t, req)
+		e := decodeErr(t, body)
+		if resp.StatusCode != http.StatusGone || e.Code != "GONE" || resp.Header.Get("Link") != `</api/v2/list>; rel="successor-version"` {
+			t.Fatalf("%s: status %d code %s Link %q", m, resp.StatusCode, e.Code, resp.Header.Get("Link"))
+		}
+	}
+	if legacy.hits.Load() != 0 {
+		t.Fatal("a gone route reached the legacy")
+	}
+}
