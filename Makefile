@@ -7,6 +7,8 @@ OASDIFF_VERSION := v1.35.0
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PKGS := ./...
+# The demo's log level (debug, info, warn, error): make run LOG_LEVEL=debug
+LOG_LEVEL ?= info
 FUZZTIME ?= 20s
 # Debian's PostgreSQL 15: the fleet demo's control plane and the tests that
 # start a real one. Installed with apt-get when missing.
@@ -24,12 +26,12 @@ build: ## build bin/ficus
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ficus ./cmd/ficus
 
 .PHONY: run
-run: build ## start the whole demo on loopback (legacy, new services, gateway); Ctrl-C stops it
-	./bin/ficus demo --data data
+run: build ## start the whole demo on loopback (legacy, new services, gateway); Ctrl-C stops it; LOG_LEVEL=debug for every request
+	./bin/ficus demo --data data --log-level $(LOG_LEVEL)
 
 .PHONY: run-fleet
 run-fleet: build postgres ## the demo with 3 gateway replicas sharing one PostgreSQL control plane
-	./bin/ficus demo --data data --replicas 3
+	./bin/ficus demo --data data --replicas 3 --log-level $(LOG_LEVEL)
 
 .PHONY: postgres
 postgres: ## install Debian's PostgreSQL 15 with apt-get when $(PG_BIN)/initdb is missing

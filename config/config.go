@@ -20,6 +20,9 @@ import (
 type Config struct {
 	// Listen is the public address of the gateway. Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
+	// TLS serves the public listener over HTTPS (config/tls.go). Default
+	// plain HTTP.
+	TLS TLS `yaml:"tls"`
 	// Admin is the operator listener (metrics, health, admin API).
 	Admin Admin `yaml:"admin"`
 	// TrustedProxies lists peers (CIDRs or single IPs) whose X-Forwarded-*
@@ -85,6 +88,9 @@ type Admin struct {
 	// Listen is the admin address (/metrics, /healthz, /readyz, /admin/...).
 	// Default 127.0.0.1:8090.
 	Listen string `yaml:"listen"`
+	// TLS serves the admin listener over HTTPS (config/tls.go). Default
+	// plain HTTP.
+	TLS TLS `yaml:"tls"`
 	// Tokens may call the admin API. None means the admin API answers 401
 	// to everything (metrics and health stay open).
 	Tokens []Token `yaml:"tokens"`
@@ -251,6 +257,11 @@ type Route struct {
 	// New is the upstream serving the new side. Empty: the route is
 	// legacy-only (facade phase).
 	New string `yaml:"new"`
+	// LegacyRemoved retires the route's legacy side (phase 5): every
+	// request is served by New, with no flag, canary, pin, fallback or
+	// shadow, and the retirement tracker no longer counts it. Default
+	// false. See config/retired.go.
+	LegacyRemoved bool `yaml:"legacyRemoved"`
 	// Canary is the percent (0-100, fractions allowed, e.g. 0.5) of users
 	// sent to New. Default 0.
 	Canary float64 `yaml:"canary"`
@@ -303,8 +314,14 @@ type Deny struct {
 	// NOT_FOUND for 404, FORBIDDEN otherwise.
 	Code string `yaml:"code"`
 	// Message is the human text. Default "no such endpoint" for 404,
-	// "this endpoint is not available through the gateway" otherwise.
+	// "this endpoint was retired" for 410, "this endpoint is not
+	// available through the gateway" otherwise.
 	Message string `yaml:"message"`
+	// Successor names what replaces a retired route (an absolute path or
+	// an http(s) URL): sent as Link: <successor>; rel="successor-version"
+	// (RFC 5829). Usually with status 410, code GONE. Empty (the
+	// default): no Link.
+	Successor string `yaml:"successor"`
 }
 
 // Shadow configures one route's shadow traffic: a copy of sampled requests

@@ -74,6 +74,7 @@ func (c *Config) ApplyDefaults() {
 	defDur(&c.Retire.FlushInterval, 10*time.Second)
 	c.applyControlPlaneDefaults()
 	c.applyAutopilotDefaults()
+	c.applyTLSDefaults()
 	def(&c.DefaultRoute.Name, "default")
 	def(&c.DefaultRoute.Path, "/*")
 	for i := range c.Routes {
@@ -99,15 +100,26 @@ func (r *Route) applyDefaults() {
 			d.Status = 404
 		}
 		if d.Code == "" {
-			d.Code = "FORBIDDEN"
-			if d.Status == 404 {
+			switch d.Status {
+			case 404:
 				d.Code = "NOT_FOUND"
+			case 410:
+				d.Code = "GONE"
+			default:
+				d.Code = "FORBIDDEN"
 			}
 		}
 		if d.Message == "" {
-			d.Message = "this endpoint is not available through the gateway"
-			if d.Status == 404 {
+			switch d.Status {
+			case 404:
 				d.Message = "no such endpoint"
+			case 410:
+				d.Message = "this endpoint was retired"
+				if d.Successor != "" {
+					d.Message += "; its successor is named in the Link header"
+				}
+			default:
+				d.Message = "this endpoint is not available through the gateway"
 			}
 		}
 	}
@@ -200,6 +212,7 @@ func (c *Config) Validate() error {
 	checkAddr("admin.listen", c.Admin.Listen)
 	c.validateControlPlane(add)
 	c.validateAutopilot(add)
+	c.validateTLS(add)
 	if c.Listen == c.Admin.Listen {
 		add("admin.listen", c.Admin.Listen, "must differ from listen")
 	}
@@ -356,6 +369,7 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 			add(p+".new", r.New, "must differ from legacy")
 		}
 	}
+	validateLegacyRemoved(p, r, add)
 	if r.Canary < 0 || r.Canary > 100 {
 		add(p+".canary", r.Canary, "must be a percent between 0 and 100")
 	}
@@ -391,6 +405,7 @@ func (c *Config) validateRoute(p string, r Route, add func(string, any, string, 
 		if !errorCode.MatchString(d.Code) {
 			add(p+".deny.code", d.Code, "must match [A-Z0-9_]{1,64}, e.g. FORBIDDEN")
 		}
+		validateSuccessor(p+".deny.successor", d.Successor, add)
 		if r.New != "" || r.Shadow != nil || r.Affinity != nil || r.Rollout != nil {
 			add(p+".deny", "(set)", "a denied route sends nothing upstream: drop new, shadow, affinity and rollout")
 		}

@@ -42,6 +42,8 @@ type Error struct {
 	RetryAfter int
 	// Allow is sent as the Allow header of a 405.
 	Allow string
+	// Link is sent as the Link header (a retired route's successor).
+	Link string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -145,6 +147,9 @@ func writeError(resp *fasthttp.Response, e *Error, rid []byte) {
 	}
 	if e.Allow != "" {
 		resp.Header.Set(fiber.HeaderAllow, e.Allow)
+	}
+	if e.Link != "" {
+		resp.Header.Set(fiber.HeaderLink, e.Link)
 	}
 	resp.SetStatusCode(e.Status)
 	resp.Header.SetContentType(fiber.MIMEApplicationJSONCharsetUTF8)

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +25,8 @@ import (
 	"github.com/ficus-gw/ficus/gateway/proxy"
 	"github.com/ficus-gw/ficus/gateway/route"
 	"github.com/ficus-gw/ficus/gateway/shadow"
+	"github.com/ficus-gw/ficus/gateway/tlsreload"
+	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,11 +98,18 @@ type LegacyHits interface {
 
 // Gateway is the proxy. Create it with New and run it with Serve.
 type Gateway struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	table    *route.Table
-	routes   []routeState
-	ups      map[string]*proxy.Upstream
+	cfg *config.Config // as started; the reloadable part's current values are gen's
+	log *slog.Logger
+	// gen is the route table, routes and upstreams requests are served
+	// with; a reload swaps it whole (reload.go).
+	gen      atomic.Pointer[generation]
+	reloadMu sync.Mutex // one Reload at a time
+	// staleCarry keeps the stale-retry counts of upstreams a reload
+	// replaced, by name.
+	staleCarry map[string]*atomic.Uint64
+	// stats is each route's traffic by backend, by route index: it
+	// outlives reloads (the route set does not change).
+	stats    [][numBackends]backendRings
 	decider  Decider
 	m        *metrics
 	ids      *idSource
@@ -118,6 +129,11 @@ type Gateway struct {
 	// tokenHeader carries the override token (routing.override.tokenHeader),
 	// in canonical form; it is removed before forwarding.
 	tokenHeader []byte
+	// failures rate-limits the log lines of failed requests.
+	failures *reqlog.Logger
+	// pubCert and admCert serve the listeners over HTTPS when configured
+	// (tls, admin.tls); nil: plain HTTP.
+	pubCert, admCert *tlsreload.Certificate
 	// clock is Options.Now; nil means the real clock, and a request's own
 	// readings serve as "now" where it has one (see finish).
 	clock func() time.Time
@@ -136,8 +152,10 @@ type routeState struct {
 	limiter   *rateLimiter
 	err405    *Error
 	deny      *Error // non-nil: the route is fenced (routes[].deny)
-	stats     [numBackends]backendRings
 	affinity  []byte // the intent header in canonical form; nil: no write affinity
+	// legacyRemoved: the legacy side is retired; new serves every request
+	// (routes[].legacyRemoved).
+	legacyRemoved bool
 }
 
 // New builds the gateway: route table, one client and breaker per
@@ -159,6 +177,10 @@ func New(opts Options) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.Default()
 	}
+	g.failures = reqlog.New(g.log)
+	if err := g.loadCertificates(); err != nil {
+		return nil, err
+	}
 	if g.decider == nil {
 		g.decider = newStaticDecider(cfg)
 	}
@@ -173,57 +195,22 @@ func New(opts Options) (*Gateway, error) {
 		}
 		g.trust = append(g.trust, pfx)
 	}
-	if g.table, err = route.Compile(cfg.Routes, cfg.DefaultRoute); err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	all := append(slices.Clip(cfg.Routes), cfg.DefaultRoute)
-	if err := g.buildUpstreams(opts.Registry); err != nil {
+	gen, err := g.build(cfg, nil)
+	if err != nil {
 		return nil, err
 	}
-	g.routes = make([]routeState, len(all))
-	for i, r := range all {
-		rs := &g.routes[i]
-		rs.name = r.Name
-		rs.nameBytes = []byte(r.Name)
-		rs.route = g.table.Route(i)
-		rs.retries = r.Retries
-		rs.fallback = r.FallbackEnabled()
-		rs.stream = !r.BufferResponses
-		rs.limiter = newRateLimiter(r.RateLimit.RPS, r.RateLimit.Burst)
-		if r.Affinity != nil {
-			if g.intents == nil {
-				return nil, fmt.Errorf("gateway: route %s has write affinity but Options.Intents is nil", r.Name)
-			}
-			rs.affinity = fasthttp.AppendNormalizedHeaderKey(nil, r.Affinity.Header)
-		}
-		rs.err405 = &Error{Status: fiber.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
-			Message: "method not allowed on this route; allowed: " + rs.route.Allow, Allow: rs.route.Allow}
-		if d := r.Deny; d != nil {
-			rs.deny = &Error{Status: d.Status, Code: d.Code, Message: d.Message}
-		}
-		names := [numBackends]string{decide.Legacy: r.Legacy, decide.New: r.New}
-		for b, n := range names {
-			if n == "" {
-				continue
-			}
-			up, ok := g.ups[n]
-			if !ok {
-				return nil, fmt.Errorf("gateway: route %s names unknown upstream %q", r.Name, n)
-			}
-			rs.ups[b] = up
-			rs.timeout[b] = r.Timeout
-			if rs.timeout[b] <= 0 {
-				rs.timeout[b] = up.Timeout()
-			}
-		}
+	g.gen.Store(gen)
+	g.stats = make([][numBackends]backendRings, len(gen.routes))
+	if err := g.registerBreakerGauges(opts.Registry); err != nil {
+		return nil, err
 	}
-	if g.m, err = newMetrics(opts.Registry, g.table); err != nil {
+	if g.m, err = newMetrics(opts.Registry, gen.table); err != nil {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}
-	names := make([]string, len(g.routes)) // "" for routes without affinity: no series
-	for i := range g.routes {
-		if g.routes[i].affinity != nil {
-			names[i] = g.routes[i].name
+	names := make([]string, len(gen.routes)) // "" for routes without affinity: no series
+	for i := range gen.routes {
+		if gen.routes[i].affinity != nil {
+			names[i] = gen.routes[i].name
 		}
 	}
 	if g.intentMetrics, err = newIntentMetrics(opts.Registry, names); err != nil {
@@ -238,23 +225,102 @@ func New(opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-func (g *Gateway) buildUpstreams(reg *prometheus.Registry) error {
-	g.ups = make(map[string]*proxy.Upstream, len(g.cfg.Upstreams))
-	for name, u := range g.cfg.Upstreams {
+// generation is what a request is served with: built from one
+// configuration, never changed after it is stored.
+type generation struct {
+	cfg    *config.Config
+	table  *route.Table
+	routes []routeState
+	ups    map[string]*proxy.Upstream
+}
+
+// build makes the generation of cfg. With prev (a reload), upstreams and
+// rate limiters whose configuration did not change are kept, with their
+// connections, breaker state and tokens.
+func (g *Gateway) build(cfg *config.Config, prev *generation) (*generation, error) {
+	gen := &generation{cfg: cfg}
+	var err error
+	if gen.table, err = route.Compile(cfg.Routes, cfg.DefaultRoute); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	all := append(slices.Clip(cfg.Routes), cfg.DefaultRoute)
+	if gen.ups, err = g.buildUpstreams(cfg, prev); err != nil {
+		return nil, err
+	}
+	gen.routes = make([]routeState, len(all))
+	for i, r := range all {
+		rs := &gen.routes[i]
+		rs.name = r.Name
+		rs.nameBytes = []byte(r.Name)
+		rs.route = gen.table.Route(i)
+		rs.retries = r.Retries
+		rs.fallback = r.FallbackEnabled() && !r.LegacyRemoved
+		rs.legacyRemoved = r.LegacyRemoved
+		rs.stream = !r.BufferResponses
+		rs.limiter = newRateLimiter(r.RateLimit.RPS, r.RateLimit.Burst)
+		if prev != nil && i < len(prev.routes) && prev.routes[i].name == r.Name && prev.routes[i].limiter != nil &&
+			prev.cfg != nil && routeAt(prev.cfg, i).RateLimit == r.RateLimit {
+			rs.limiter = prev.routes[i].limiter // its tokens carry over
+		}
+		if r.Affinity != nil {
+			if g.intents == nil {
+				return nil, fmt.Errorf("gateway: route %s has write affinity but Options.Intents is nil", r.Name)
+			}
+			rs.affinity = fasthttp.AppendNormalizedHeaderKey(nil, r.Affinity.Header)
+		}
+		rs.err405 = &Error{Status: fiber.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Message: "method not allowed on this route; allowed: " + rs.route.Allow, Allow: rs.route.Allow}
+		if d := r.Deny; d != nil {
+			rs.deny = &Error{Status: d.Status, Code: d.Code, Message: d.Message}
+			if d.Successor != "" {
+				rs.deny.Link = "<" + d.Successor + `>; rel="successor-version"` // RFC 5829
+			}
+		}
+		names := [numBackends]string{decide.Legacy: r.Legacy, decide.New: r.New}
+		for b, n := range names {
+			if n == "" {
+				continue
+			}
+			up, ok := gen.ups[n]
+			if !ok {
+				return nil, fmt.Errorf("gateway: route %s names unknown upstream %q", r.Name, n)
+			}
+			rs.ups[b] = up
+			rs.timeout[b] = r.Timeout
+			if rs.timeout[b] <= 0 {
+				rs.timeout[b] = up.Timeout()
+			}
+		}
+	}
+	return gen, nil
+}
+
+// routeAt is cfg's route i in the gateway's order (the default route last).
+func routeAt(cfg *config.Config, i int) config.Route {
+	if i < len(cfg.Routes) {
+		return cfg.Routes[i]
+	}
+	return cfg.DefaultRoute
+}
+
+// buildUpstreams makes one client and breaker per upstream, keeping
+// prev's where the upstream's configuration is unchanged.
+func (g *Gateway) buildUpstreams(cfg *config.Config, prev *generation) (map[string]*proxy.Upstream, error) {
+	ups := make(map[string]*proxy.Upstream, len(cfg.Upstreams))
+	for name, u := range cfg.Upstreams {
+		longest := longestTimeout(cfg, name)
+		if prev != nil && prev.ups[name] != nil && reflect.DeepEqual(prev.cfg.Upstreams[name], u) && longestTimeout(prev.cfg, name) == longest {
+			ups[name] = prev.ups[name]
+			continue
+		}
 		var dial func(string) (net.Conn, error)
 		if g.dial != nil {
 			dial = func(addr string) (net.Conn, error) { return g.dial(name, addr) }
 		}
-		var longest time.Duration // the longest route timeout on this upstream
-		for _, r := range append(slices.Clip(g.cfg.Routes), g.cfg.DefaultRoute) {
-			if r.Legacy == name || r.New == name {
-				longest = max(longest, r.Timeout)
-			}
-		}
 		up, err := proxy.NewUpstream(name, u, proxy.Options{
 			Dial:            dial,
 			LongestTimeout:  longest,
-			MaxBufferedBody: g.cfg.Limits.StreamResponseThresholdBytes,
+			MaxBufferedBody: cfg.Limits.StreamResponseThresholdBytes,
 			OnStateChange: func(name string, from, to gobreaker.State) {
 				lvl := slog.LevelWarn
 				if to == gobreaker.StateClosed {
@@ -264,14 +330,42 @@ func (g *Gateway) buildUpstreams(reg *prometheus.Registry) error {
 			},
 		})
 		if err != nil {
-			return fmt.Errorf("gateway: %w", err)
+			return nil, fmt.Errorf("gateway: %w", err)
 		}
-		g.ups[name] = up
+		ups[name] = up
+	}
+	return ups, nil
+}
+
+// longestTimeout is the longest route timeout on upstream name: its
+// breaker's window must be longer (proxy.Options.LongestTimeout).
+func longestTimeout(cfg *config.Config, name string) time.Duration {
+	var longest time.Duration
+	for _, r := range append(slices.Clip(cfg.Routes), cfg.DefaultRoute) {
+		if r.Legacy == name || r.New == name {
+			longest = max(longest, r.Timeout)
+		}
+	}
+	return longest
+}
+
+// registerBreakerGauges exports each upstream's breaker state, read from
+// the current generation (the set of upstreams does not change on reload).
+func (g *Gateway) registerBreakerGauges(reg *prometheus.Registry) error {
+	g.staleCarry = map[string]*atomic.Uint64{}
+	for name := range g.gen.Load().ups {
+		carry := new(atomic.Uint64) // of upstreams a reload replaced: the counter never goes down
+		g.staleCarry[name] = carry
 		gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        MetricBreakerState,
 			Help:        "Circuit breaker state by upstream: 0 closed, 1 half-open, 2 open.",
 			ConstLabels: prometheus.Labels{"backend": name},
-		}, func() float64 { return float64(up.State()) })
+		}, func() float64 {
+			if up := g.gen.Load().ups[name]; up != nil {
+				return float64(up.State())
+			}
+			return 0
+		})
 		if err := reg.Register(gauge); err != nil {
 			return fmt.Errorf("gateway: registering %s: %w", MetricBreakerState, err)
 		}
@@ -279,7 +373,13 @@ func (g *Gateway) buildUpstreams(reg *prometheus.Registry) error {
 			Name:        MetricStaleRetries,
 			Help:        "Requests re-sent on a fresh connection because their pooled one had been closed by the upstream before anything was sent.",
 			ConstLabels: prometheus.Labels{"backend": name},
-		}, func() float64 { return float64(up.StaleRetries()) })
+		}, func() float64 {
+			n := carry.Load()
+			if up := g.gen.Load().ups[name]; up != nil {
+				n += up.StaleRetries()
+			}
+			return float64(n)
+		})
 		if err := reg.Register(stale); err != nil {
 			return fmt.Errorf("gateway: registering %s: %w", MetricStaleRetries, err)
 		}
@@ -374,6 +474,7 @@ func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
 	if !g.served.CompareAndSwap(false, true) {
 		return errors.New("gateway: Serve called twice")
 	}
+	public, admin = g.serveTLS(ctx, public, admin)
 	pubErr := make(chan error, 1)
 	admErr := make(chan error, 1)
 	go func() { pubErr <- g.app.Listener(headListener{Listener: public, g: g}) }()
@@ -418,7 +519,7 @@ func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
 	_ = g.adminApp.ShutdownWithContext(actx)
 	_ = admin.Close()
 	<-admErr
-	for _, up := range g.ups {
+	for _, up := range g.gen.Load().ups {
 		up.CloseIdle()
 	}
 	// Shadow exchanges are bounded by their own timeout; wait for them so
@@ -442,8 +543,9 @@ func (g *Gateway) Shadow() *shadow.Shadow { return g.shadow }
 // Breakers returns each upstream's breaker state: "closed", "half-open" or
 // "open" (a disabled breaker reads "closed").
 func (g *Gateway) Breakers() map[string]string {
-	out := make(map[string]string, len(g.ups))
-	for name, up := range g.ups {
+	ups := g.gen.Load().ups
+	out := make(map[string]string, len(ups))
+	for name, up := range ups {
 		out[name] = up.State().String()
 	}
 	return out
@@ -452,8 +554,9 @@ func (g *Gateway) Breakers() map[string]string {
 // RouteStats returns the named route's traffic over the last minute by
 // backend ("legacy", "new"); nil for an unknown route.
 func (g *Gateway) RouteStats(routeName string) map[string]BackendStats {
-	for i := range g.routes {
-		rs := &g.routes[i]
+	gen := g.gen.Load()
+	for i := range gen.routes {
+		rs := &gen.routes[i]
 		if rs.name != routeName {
 			continue
 		}
@@ -464,8 +567,8 @@ func (g *Gateway) RouteStats(routeName string) map[string]BackendStats {
 				continue
 			}
 			out[decide.Backend(b).String()] = BackendStats{
-				RequestsPerSec: float64(rs.stats[b].reqs.sum(now)) / statsWindow,
-				ErrorsPerSec:   float64(rs.stats[b].errs.sum(now)) / statsWindow,
+				RequestsPerSec: float64(g.stats[i][b].reqs.sum(now)) / statsWindow,
+				ErrorsPerSec:   float64(g.stats[i][b].errs.sum(now)) / statsWindow,
 			}
 		}
 		return out

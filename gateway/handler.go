@@ -21,6 +21,7 @@ import (
 
 // exchange is the state of one request on its way through handle.
 type exchange struct {
+	gen      *generation // what the request is served with
 	ri       int
 	close    bool // the client asked to close its connection
 	backend  decide.Backend
@@ -53,7 +54,8 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	peer, trusted := g.peer(c)
 	var idBuf [requestIDMax]byte
 	rid := g.ids.requestID(c, idBuf[:0], trusted)
-	x := exchange{ri: g.table.Default(), method: route.ParseMethod(c.Request().Header.Method())}
+	gen := g.gen.Load() // one generation for the whole request, even across a reload
+	x := exchange{gen: gen, ri: gen.table.Default(), method: route.ParseMethod(c.Request().Header.Method())}
 	defer func() {
 		if r := recover(); r != nil {
 			g.log.Error("panic serving request", "request_id", string(rid), "panic", r, "stack", string(debug.Stack()))
@@ -94,8 +96,8 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 	}
 	// Routes match the path without ";parameters"; the upstream receives
 	// them (route.MatchKey).
-	x.ri = g.table.Match(route.MatchKey(keyBuf[:0], path))
-	rs := &g.routes[x.ri]
+	x.ri = gen.table.Match(route.MatchKey(keyBuf[:0], path))
+	rs := &gen.routes[x.ri]
 	if rs.deny != nil {
 		return rs.deny
 	}
@@ -109,7 +111,9 @@ func (g *Gateway) handle(c *fiber.Ctx) (err error) {
 				Message: "this route is over its request rate; retry later", RetryAfter: int((wait + time.Second - 1) / time.Second)}
 		}
 	}
-	if rs.ups[decide.New] != nil {
+	if rs.legacyRemoved {
+		x.backend = decide.New // reason: default; nothing is decided any more
+	} else if rs.ups[decide.New] != nil {
 		// The header's copy, not rid: handing the stack buffer to an
 		// interface method would move it to the heap on every request.
 		d := g.decider.Decide(c, x.ri, utils.UnsafeString(req.PeekCanonical(keyRequestID)))
@@ -286,7 +290,7 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 	if x.close || g.draining.Load() { // draining: move keep-alive clients elsewhere
 		h.SetConnectionClose()
 	}
-	rs := &g.routes[x.ri]
+	rs := &x.gen.routes[x.ri]
 	h.SetCanonical(keyRoute, rs.nameBytes)
 	h.SetCanonical(keyBackend, backendValue[x.backend])
 	if x.fallback != proxy.FailNone {
@@ -311,7 +315,7 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 	if x.backend == decide.Legacy && x.answered && g.hits != nil {
 		g.hits.Hit(x.ri, c, at)
 	}
-	st := &rs.stats[x.backend]
+	st := &g.stats[x.ri][x.backend]
 	st.reqs.add(sec)
 	if status >= 500 {
 		st.errs.add(sec)
@@ -319,14 +323,22 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 	ctx := context.Background()
 	switch {
 	case status >= 500 || x.err != nil:
-		lvl := slog.LevelWarn
-		if status < 500 {
-			lvl = slog.LevelInfo
+		// Server-side failures at warn, rate-limited (a few lines per
+		// window, counting the suppressed); refusals of a client's request
+		// at debug. Metrics count every one.
+		lvl, suppressed := slog.LevelDebug, 0
+		if status >= 500 {
+			var ok bool
+			if ok, suppressed = g.failures.Allow(); !ok {
+				break
+			}
+			lvl = slog.LevelWarn
 		}
 		g.log.LogAttrs(ctx, lvl, "request failed",
 			slog.String("request_id", string(rid)), slog.String("route", rs.name),
 			slog.String("backend", x.backend.String()), slog.Int("status", status),
-			slog.Duration("duration", elapsed), slog.String("failure", x.failure.String()), slog.Any("err", x.err))
+			slog.Duration("duration", elapsed), slog.String("failure", x.failure.String()), slog.Any("err", x.err),
+			slog.Int("suppressed_since_last", suppressed))
 	case g.log.Enabled(ctx, slog.LevelDebug):
 		g.log.LogAttrs(ctx, slog.LevelDebug, "request",
 			slog.String("request_id", string(rid)), slog.String("route", rs.name),

@@ -149,7 +149,7 @@ sampling:
 	// Goroutines come back once the load is gone: pooled connections are
 	// dropped here, lingering closes end within 3 s, and the server's idle
 	// workers within fasthttp's 10 s idle worker time.
-	for _, up := range r.gw.ups {
+	for _, up := range r.gw.gen.Load().ups {
 		up.CloseIdle()
 	}
 	legacy.CloseClientConnections()

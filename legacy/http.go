@@ -132,8 +132,8 @@ func (s *Shop) serve(w http.ResponseWriter, r *http.Request, byPath map[string]r
 			}
 			writeErrorPage(rec, http.StatusInternalServerError, "")
 		}
-		log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		s.reqlog.Request(r.Context(), rec.status, "method", r.Method, "path", r.URL.Path,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", reqID)
 	}()
 
 	rt, ok := byPath[r.URL.Path]

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 )
 
@@ -92,6 +93,7 @@ type Shop struct {
 	cfg     Config
 	db      *sqlitedb.DB
 	log     *slog.Logger
+	reqlog  *reqlog.Logger // request lines: debug, failures rate-limited
 	faults  *faultTable
 	handler http.Handler
 }
@@ -116,6 +118,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
 		return nil, fmt.Errorf("legacy: %w", err)
 	}
 	s := &Shop{cfg: cfg, db: db, log: log.With("component", "legacy"), faults: newFaultTable()}
+	s.reqlog = reqlog.New(s.log)
 	seeded, err := s.seed(ctx)
 	if err != nil {
 		_ = db.Close()

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 
 	"github.com/ficus-gw/ficus/acl"
 	"github.com/ficus-gw/ficus/contracts/providerstate"
+	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
@@ -117,6 +117,7 @@ var _ legacyShop = (*acl.Client)(nil)
 type Backend struct {
 	cfg    Config
 	log    *slog.Logger
+	reqlog *reqlog.Logger // request lines: debug, failures rate-limited
 	db     *sqlitedb.DB
 	legacy legacyShop
 	tr     acl.Translator
@@ -160,7 +161,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	b := &Backend{cfg: cfg, log: log, db: db, legacy: client, tr: tr, openAPI: spec}
+	b := &Backend{cfg: cfg, log: log, reqlog: reqlog.New(log), db: db, legacy: client, tr: tr, openAPI: spec}
 	b.app = b.newApp()
 	return b, nil
 }
@@ -277,12 +278,7 @@ func (b *Backend) accessLog(c *fiber.Ctx) error {
 			_ = c.SendStatus(fiber.StatusInternalServerError)
 		}
 	}
-	status := c.Response().StatusCode()
-	level := slog.LevelInfo
-	if status >= http.StatusInternalServerError {
-		level = slog.LevelError
-	}
-	b.log.Log(c.UserContext(), level, "request", "method", c.Method(), "path", c.Path(), "status", status,
+	b.reqlog.Request(c.UserContext(), c.Response().StatusCode(), "method", c.Method(), "path", c.Path(),
 		"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", apierr.RequestID(c), "shadow", isShadow(c))
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,10 +37,17 @@ Usage: ficus gateway --config FILE [--check]
 Runs the strangler-fig gateway: the public listener proxies each request to
 the legacy or the new side of its route; the admin listener serves /metrics,
 /healthz, /readyz and the admin API (/admin/routes, /admin/audit, ...).
-SIGTERM or Ctrl-C drains in-flight requests, then exits.
+SIGTERM or Ctrl-C drains in-flight requests, then exits. SIGHUP (or POST
+/admin/reload) re-reads FILE and applies it at once, all or nothing: routes'
+paths, methods, timeouts, retries and rate limits, and upstreams' URLs,
+timeouts and breakers; an invalid file, or one that changes what needs a
+restart, is refused with every reason and the running configuration keeps
+serving. Each applied reload is audited.
 
 With --check the configuration is validated and nothing starts: exit status
-0 when valid, 1 with every problem listed when not.
+0 when valid, 1 with every problem listed when not. The flag file is
+checked too: it must parse as the gateway would serve it, and define every
+flag a route names.
 
 Examples:
   ficus demo --print-config > ficus.yaml   # start from the demo configuration
@@ -62,15 +68,19 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if cfg.Flags.File != "" && !filepath.IsAbs(cfg.Flags.File) {
-				cfg.Flags.File = filepath.Join(filepath.Dir(*path), cfg.Flags.File)
-			}
+			resolveFlagFile(cfg, *path)
 			if *check {
-				fmt.Fprintf(env.stdout, "%s: valid (%d routes, %d upstreams)\n", *path, len(cfg.Routes), len(cfg.Upstreams))
-				return nil
+				return reportCheck(env.stdout, *path, cfg)
 			}
 			g := newGroup(ctx)
-			if _, err := startGateway(g, cfg, env); err != nil {
+			load := func() (*config.Config, error) {
+				c, err := config.Load(*path)
+				if err == nil {
+					resolveFlagFile(c, *path)
+				}
+				return c, err
+			}
+			if _, err := startGateway(g, cfg, env, reloadableFrom(*path, load)); err != nil {
 				return err
 			}
 			return g.Wait()
@@ -80,6 +90,7 @@ Examples:
 
 // replica is one running gateway, as the demo and tests see it.
 type replica struct {
+	gw     *gateway.Gateway
 	engine *decide.Engine
 	api    *admin.API
 	cp     *controlPlane
@@ -90,7 +101,11 @@ type replica struct {
 
 // startGateway builds the gateway, its decision engine and admin API from
 // cfg, and starts serving on cfg.Listen and cfg.Admin.Listen.
-func startGateway(g *group, cfg *config.Config, env *environment) (*replica, error) {
+func startGateway(g *group, cfg *config.Config, env *environment, options ...gatewayOption) (*replica, error) {
+	var gopts gatewayOptions
+	for _, o := range options {
+		o(&gopts)
+	}
 	log := env.logger().With("component", "gateway")
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -137,6 +152,12 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 	if err != nil {
 		return nil, err
 	}
+	host, _ := os.Hostname()
+	reloader := newConfigReloader(gopts, cp.store, log.With("subsystem", "reload"), host+" (admin "+cfg.Admin.Listen+")")
+	var reload admin.ReloadFunc
+	if reloader != nil {
+		reload = reloader.Reload
+	}
 	api, err := admin.New(admin.Options{
 		Engine:   engine,
 		Breakers: func() map[string]string { return gw.Breakers() },
@@ -161,6 +182,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 			"shadow": func(c *fiber.Ctx) error { return shadowReport(c) },
 		},
 		Rollouts: autopilot,
+		Reload:   reload,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the admin API: %w", err)
@@ -194,6 +216,10 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 		return nil, fmt.Errorf("building the gateway: %w", err)
 	}
 	shadowReport = gw.Shadow().Handler()
+	if reloader != nil {
+		reloader.gw = gw
+		g.Go("configuration reload on SIGHUP", reloader.onSIGHUP)
+	}
 	pub, err := listen("gateway", cfg.Listen)
 	if err != nil {
 		return nil, err
@@ -209,7 +235,7 @@ func startGateway(g *group, cfg *config.Config, env *environment) (*replica, err
 	g.Go("control plane sync", api.Run)
 	g.Go("leader election", cp.leader.Run)
 	runAutopilot(g, autopilot, cfg.Autopilot.Tick)
-	return &replica{engine: engine, api: api, cp: cp, pub: pub.Addr().String(), adm: adm.Addr().String()}, nil
+	return &replica{gw: gw, engine: engine, api: api, cp: cp, pub: pub.Addr().String(), adm: adm.Addr().String()}, nil
 }
 
 // openFlagFile puts a FlagFile between the configured flag file and the

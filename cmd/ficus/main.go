@@ -37,9 +37,15 @@ type environment struct {
 	stdout, stderr io.Writer
 	logLevel       *slog.LevelVar
 	logFormat      string
+	// files, when set, writes each component's logs to its own file and
+	// only warnings and errors to stderr (the demo).
+	files *demoLogs
 }
 
 func (e *environment) logger() *slog.Logger {
+	if e.files != nil {
+		return e.files.Logger()
+	}
 	opts := &slog.HandlerOptions{Level: e.logLevel}
 	if e.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(e.stderr, opts))
@@ -62,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			return 2
 		}
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "-v" {
+		fmt.Fprintf(stdout, "ficus %s\n", version)
 		return 0
 	}
 	name := args[0]
@@ -100,7 +110,7 @@ func printOverview(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(w, "\nRun 'ficus <command> --help' for a command's flags and an example.\n")
+	fmt.Fprintf(w, "\nRun 'ficus <command> --help' for a command's flags and an example; 'ficus --version' for the version.\n")
 }
 
 // usageError is a mistake in the command line (exit status 2).
@@ -148,12 +158,13 @@ func init() {
 	register("version", command{
 		summary: "print the version",
 		usage: `
-Usage: ficus version
+Usage: ficus version   (or: ficus --version)
 
 Prints the build version.
 
 Example:
   ficus version
+  ficus --version
 `,
 		run: func(_ context.Context, args []string, env *environment) error {
 			fs := newFlags("version", env)

@@ -56,9 +56,14 @@ func TestGatewayCheckReportsEveryProblem(t *testing.T) {
 	}
 
 	good := filepath.Join(dir, "good.yaml")
-	code, cfgText, _ := runCmd(t, "demo", "--print-config")
+	// The printed configuration names a flag file, which --print-config
+	// writes: the file runs unchanged.
+	code, cfgText, _ := runCmd(t, "demo", "--print-config", "--data", filepath.Join(dir, "data"))
 	if code != 0 {
 		t.Fatalf("demo --print-config exited %d", code)
+	}
+	if !strings.Contains(cfgText, filepath.Join(dir, "data", "flags.json")) {
+		t.Fatalf("the printed configuration does not name DIR/flags.json:\n%s", cfgText)
 	}
 	if err := os.WriteFile(good, []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)
@@ -66,6 +71,22 @@ func TestGatewayCheckReportsEveryProblem(t *testing.T) {
 	code, out, errOut := runCmd(t, "gateway", "--config", good, "--check")
 	if code != 0 || !strings.Contains(out, "valid") {
 		t.Fatalf("the printed demo config does not validate: exit %d, %s %s", code, out, errOut)
+	}
+
+	// --check reads the flag file too: a missing flag, a broken file.
+	if err := os.WriteFile(filepath.Join(dir, "data", "flags.json"), []byte(`{"flags":{"other":{"state":"ENABLED","variants":{"a":"a"},"defaultVariant":"a"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCmd(t, "demo", "--config", good, "--check")
+	if code != 1 || !strings.Contains(errOut, `routes[7].flag: "products-backend" is not defined`) {
+		t.Fatalf("a flag missing from the flag file: exit %d, stderr %s", code, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data", "flags.json"), []byte(`{"flags":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCmd(t, "gateway", "--config", good, "--check")
+	if code != 1 || !strings.Contains(errOut, "flags.file: flag file") {
+		t.Fatalf("a broken flag file: exit %d, stderr %s", code, errOut)
 	}
 }
 

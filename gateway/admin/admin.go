@@ -109,6 +109,9 @@ type Options struct {
 	// Rollouts is the autopilot, served under /admin/rollouts (see
 	// rollout.go). Nil: those endpoints answer 404 NO_AUTOPILOT.
 	Rollouts Rollouts
+	// Reload re-reads the configuration file (POST /admin/reload, write
+	// scope; reload.go). Nil: the endpoint answers that nothing reloads.
+	Reload ReloadFunc
 }
 
 // API serves the admin endpoints. Changes are serialised by the control
@@ -127,6 +130,7 @@ type API struct {
 	log       *slog.Logger
 	reports   map[string]fiber.Handler
 	rollouts  Rollouts
+	reload    ReloadFunc
 	// initial is each route's canary percent from the configuration: what
 	// applies while the control plane holds none.
 	initial map[string]float64
@@ -154,7 +158,7 @@ func New(opts Options) (*API, error) {
 	a := &API{
 		engine: opts.Engine, breakers: opts.Breakers, stats: opts.Stats,
 		store: opts.Store, storeName: opts.StoreName, leader: opts.Leader, flags: opts.Flags,
-		log: opts.Logger, reports: opts.Reports, rollouts: opts.Rollouts, initial: map[string]float64{},
+		log: opts.Logger, reports: opts.Reports, rollouts: opts.Rollouts, reload: opts.Reload, initial: map[string]float64{},
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -288,6 +292,7 @@ func (a *API) router() *fiber.App {
 	r.Get("/audit", a.endpoint(scopeRead, (*API).listAudit))
 	r.Get("/annotations", a.endpoint(scopeRead, (*API).annotations))
 	a.rolloutRoutes(r)
+	r.Post("/reload", a.endpoint(scopeWrite, (*API).reloadConfig))
 	for name, h := range a.reports {
 		serve := func(_ *API, c *fiber.Ctx, _ *reqCtx, _ string) error { return h(c) }
 		r.Get("/"+name, a.endpoint(scopeRead, serve))

@@ -153,7 +153,8 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 		return ResultMatch, nil
 	}
 	fs := fields(kept)
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "shadow answer differs",
+	// Per exchange, so at debug: the report and the metrics carry the rates.
+	s.log.LogAttrs(context.Background(), slog.LevelDebug, "shadow answer differs",
 		slog.String("request_id", t.rid), slog.String("route", rs.name), slog.String("target", tgt.name),
 		slog.Any("fields", fs))
 	smp := Sample{

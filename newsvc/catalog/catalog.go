@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
 )
@@ -162,6 +163,7 @@ func (c *Config) validate() error {
 type Service struct {
 	cfg        Config
 	log        *slog.Logger
+	reqlog     *reqlog.Logger // request lines: debug, failures rate-limited
 	db         *sqlitedb.DB
 	now        func() time.Time
 	dispatcher *outbox.Dispatcher
@@ -198,7 +200,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if cfg.Metrics != nil {
 		opts = append(slices.Clip(opts), outbox.WithMetrics(cfg.Metrics, "catalog"))
 	}
-	s := &Service{cfg: cfg, log: log, db: db, now: cfg.Now, metrics: m}
+	s := &Service{cfg: cfg, log: log, reqlog: reqlog.New(log), db: db, now: cfg.Now, metrics: m}
 	s.dispatcher = outbox.NewDispatcher(db, cfg.Subscribers, cfg.WebhookClient, log.With("component", "outbox"), opts...)
 	s.app = s.newApp()
 	return s, nil

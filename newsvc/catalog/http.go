@@ -3,7 +3,6 @@ package catalog
 import (
 	"encoding/base64"
 	"errors"
-	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -84,7 +83,8 @@ func (s *Service) newApp() *fiber.App {
 	return app
 }
 
-// accessLog logs one line per request with its request id. It renders
+// accessLog logs each request with its request id (internal/reqlog: at
+// debug level, failures rate-limited at error). It renders
 // errors itself (through the app's ErrorHandler) so that the logged status
 // is the one sent.
 func (s *Service) accessLog(c *fiber.Ctx) error {
@@ -95,13 +95,8 @@ func (s *Service) accessLog(c *fiber.Ctx) error {
 			_ = c.SendStatus(fiber.StatusInternalServerError)
 		}
 	}
-	status := c.Response().StatusCode()
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelError
-	}
-	s.log.Log(c.UserContext(), level, "request",
-		"method", c.Method(), "route", c.Route().Path, "status", status,
+	s.reqlog.Request(c.UserContext(), c.Response().StatusCode(),
+		"method", c.Method(), "route", c.Route().Path,
 		"duration_ms", float64(time.Since(start).Microseconds())/1000,
 		"request_id", apierr.RequestID(c), "shadow", isShadow(c))
 	return nil

@@ -115,7 +115,7 @@ func (s *Service) accessLog(c *fiber.Ctx) error {
 			status = fiber.StatusInternalServerError
 		}
 	}
-	s.log.Info("request", "method", c.Method(), "path", c.Path(), "status", status,
+	s.reqlog.Request(c.UserContext(), status, "method", c.Method(), "path", c.Path(),
 		"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", apierr.RequestID(c))
 	return err
 }

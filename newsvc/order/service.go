@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
@@ -43,6 +44,7 @@ const releaseRetryInterval = 5 * time.Second
 type Service struct {
 	cfg        Config
 	log        *slog.Logger
+	reqlog     *reqlog.Logger // request lines: debug, failures rate-limited
 	db         *sqlitedb.DB
 	catalog    *catalogClient
 	dispatcher *outbox.Dispatcher
@@ -82,6 +84,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s := &Service{
 		cfg:      cfg,
 		log:      log,
+		reqlog:   reqlog.New(log),
 		db:       db,
 		catalog:  newCatalogClient(cfg, log, m),
 		inflight: make(map[string]chan struct{}),
