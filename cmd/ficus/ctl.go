@@ -70,10 +70,13 @@ Commands:
                                           with every reason and changes nothing
   shadow report [ROUTE]                   shadow diff rate, top differing fields with their noise, samples
   retire report [--window 168h]           legacy routes ready to delete, and who still calls the rest
+  rollout start|status|promote|pause|resume|abort ROUTE
+                                          the autopilot: progressive delivery with gates and
+                                          automatic rollback ('ficus ctl rollout --help')
   reconcile [--legacy URL ...]            compare the legacy and new stores entity by entity;
                                           exit status 1 when they differ (needs no token)
 
-Read commands (status, routes, audit, shadow report, retire report, reconcile)
+Read commands (status, routes, audit, shadow report, retire report, rollout status, reconcile)
 take -o table|json|yaml; status and routes take --watch (print again on every
 change, --interval 2s). 'ficus ctl COMMAND --help' lists a command's flags.
 
