@@ -74,6 +74,9 @@ const (
 	// through the gateway.
 	demoCatalogFaults = "127.0.0.1:8085"
 	demoOrdersFaults  = "127.0.0.1:8086"
+	// demoLegacyMetrics serves the legacy shop's /metrics: not on the
+	// shop's port, which the gateway's default route forwards everything to.
+	demoLegacyMetrics = "127.0.0.1:8087"
 )
 
 func runDemo(ctx context.Context, data string, replicas int, env *environment) error {
@@ -95,7 +98,7 @@ func runDemo(ctx context.Context, data string, replicas int, env *environment) e
 	var pgDSN string
 	gateways := make([]*config.Config, 0, replicas)
 	start := func() error {
-		if err := startLegacy(g, demoLegacy, filepath.Join(data, "legacy.db"), env); err != nil {
+		if err := startLegacy(g, demoLegacy, filepath.Join(data, "legacy.db"), demoLegacyMetrics, env); err != nil {
 			return err
 		}
 		catalogFaults, err := startFaults(g, "catalog", demoCatalogFaults, env)
@@ -172,10 +175,10 @@ func runDemo(ctx context.Context, data string, replicas int, env *environment) e
 	if pgDSN != "" {
 		fmt.Fprintf(tw, "  control plane\t%s\tPostgreSQL shared by every gateway replica (data in %s)\n", pgDSN, filepath.Join(data, "postgres"))
 	}
-	fmt.Fprintf(tw, "  legacy shop\thttp://%s\t/shop/catalog.do, fault injection at /shop/admin/faults\n", demoLegacy)
-	fmt.Fprintf(tw, "  catalog service\thttp://%s\t/openapi.yaml /api/v1/products\n", demoCatalog)
-	fmt.Fprintf(tw, "  order service\thttp://%s\t/openapi.yaml /api/v1/orders\n", demoOrders)
-	fmt.Fprintf(tw, "  ACL backend\thttp://%s\t/api/v1 served from the legacy\n", demoACL)
+	fmt.Fprintf(tw, "  legacy shop\thttp://%s\t/shop/catalog.do, fault injection at /shop/admin/faults (metrics: http://%s/metrics)\n", demoLegacy, demoLegacyMetrics)
+	fmt.Fprintf(tw, "  catalog service\thttp://%s\t/openapi.yaml /api/v1/products /metrics\n", demoCatalog)
+	fmt.Fprintf(tw, "  order service\thttp://%s\t/openapi.yaml /api/v1/orders /metrics\n", demoOrders)
+	fmt.Fprintf(tw, "  ACL backend\thttp://%s\t/api/v1 served from the legacy, /metrics\n", demoACL)
 	fmt.Fprintf(tw, "  catalog faults\thttp://%s\tPUT/DELETE /admin/faults: fault injection for drills (loopback only)\n", demoCatalogFaults)
 	fmt.Fprintf(tw, "  order faults\thttp://%s\tPUT/DELETE /admin/faults: fault injection for drills (loopback only)\n", demoOrdersFaults)
 	fmt.Fprintf(tw, "  dual-run sync\t\tbackfills legacy data into the new services, then follows both sides\n")

@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/base64"
 	"errors"
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"log/slog"
 	"math"
 	"net/http"
@@ -56,6 +57,11 @@ func (s *Service) newApp() *fiber.App {
 	})
 	app.Use(recover.New())
 	app.Use(apierr.RequestIDMiddleware(s.cfg.RequestID))
+	if s.metrics != nil {
+		// Before the rate limit: a scrape is never refused.
+		app.Use(s.metrics.http.Fiber())
+		svcmetrics.Mount(app, s.cfg.Metrics)
+	}
 	app.Use(s.accessLog)
 	if s.cfg.Faults != nil {
 		app.Use(s.cfg.Faults)

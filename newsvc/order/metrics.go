@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -41,9 +42,10 @@ type metrics struct {
 	breakerOpen   prometheus.Gauge
 	releaseFailed prometheus.Counter
 	repairs       *prometheus.CounterVec // kind: see the repair* constants
+	http          *svcmetrics.HTTP       // nil when not exported
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	m := &metrics{
 		placed: prometheus.NewCounter(prometheus.CounterOpts{Name: metricPlaced,
 			Help: "Orders placed (first responses only, not idempotent replays)."}),
@@ -72,8 +74,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			errs = append(errs, err)
 		}
 	}
+	h, err := svcmetrics.NewHTTP(reg)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("order: registering metrics: %w", err)
 	}
+	m.http = h
 	return m, nil
 }
