@@ -202,7 +202,9 @@ func check(ctx context.Context, c *client, o options, exprs []dashboards.Expr) (
 
 func evaluate(ctx context.Context, c *client, o options, e dashboards.Expr, all []dashboards.Expr,
 	routes []string, present, pending map[string]bool) result {
-	vars := map[string]string{"__rate_interval": o.rateInterval, "__interval": o.rateInterval, "__range": o.rangeDur}
+	// The fleet variables at their default, All (allValue .*).
+	vars := map[string]string{"__rate_interval": o.rateInterval, "__interval": o.rateInterval, "__range": o.rangeDur,
+		"environment": ".*", "job": ".*", "instance": ".*"}
 	tries := []string{""}
 	if slices.Contains(dashboards.Variables(e.PromQL), "route") {
 		tries = routes

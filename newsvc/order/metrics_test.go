@@ -25,14 +25,14 @@ func TestMetricsEndpoint(t *testing.T) {
 		labels []string
 		want   float64
 	}{
-		{metricPlaced, nil, 1},
-		{metricReplays, nil, 1},
-		{metricCatalogCalls, []string{"outcome", "ok"}, 2}, // product lookup and reservation
+		{MetricPlaced, nil, 1},
+		{MetricReplays, nil, 1},
+		{MetricCatalogCalls, []string{"outcome", "ok"}, 2}, // product lookup and reservation
 		// every repair kind is exported from the start, at 0
-		{metricRepairs, []string{"kind", repairClaimFinished}, 0},
-		{metricRepairs, []string{"kind", repairClaimReleased}, 0},
-		{metricRepairs, []string{"kind", repairReservationUnknown}, 0},
-		{metricRepairs, []string{"kind", repairReferenceReleased}, 0},
+		{MetricRepairs, []string{"kind", repairClaimFinished}, 0},
+		{MetricRepairs, []string{"kind", repairClaimReleased}, 0},
+		{MetricRepairs, []string{"kind", repairReservationUnknown}, 0},
+		{MetricRepairs, []string{"kind", repairReferenceReleased}, 0},
 		{svcmetrics.MetricRequests, []string{"handler", "/api/v1/orders", "method", "POST", "code", "201"}, 2},
 		{svcmetrics.MetricBuildInfo, []string{"version", "v-test"}, 1},
 	} {
@@ -40,7 +40,7 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
 		}
 	}
-	if _, ok := fams[metricBreakerOpen]; !ok {
-		t.Errorf("%s missing", metricBreakerOpen)
+	if _, ok := fams[MetricBreakerOpen]; !ok {
+		t.Errorf("%s missing", MetricBreakerOpen)
 	}
 }

@@ -271,7 +271,7 @@ ficus_order_catalog_breaker_open 1
 ficus_order_catalog_calls_total{outcome="failure"} 3
 ficus_order_catalog_calls_total{outcome="rejected"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), metricBreakerOpen, metricCatalogCalls); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), MetricBreakerOpen, MetricCatalogCalls); err != nil {
 		t.Fatal(err)
 	}
 }
