@@ -193,6 +193,7 @@ func stat(title, desc, unit string, th obj, targets ...obj) obj {
 			"reduceOptions": obj{"calcs": []any{"lastNotNull"}, "fields": "", "values": false},
 			"colorMode":     "background", "graphMode": "area", "justifyMode": "auto",
 			"orientation": "auto", "textMode": "auto", "wideLayout": true, "showPercentChange": false,
+			"percentChangeColorMode": "standard",
 		},
 	}
 }
@@ -213,6 +214,7 @@ func bargauge(title, desc, unit string, th obj, max any, targets ...obj) obj {
 			"reduceOptions": obj{"calcs": []any{"lastNotNull"}, "fields": "", "values": true},
 			"orientation":   "horizontal", "displayMode": "gradient", "showUnfilled": true,
 			"valueMode": "color", "namePlacement": "auto", "sizing": "auto", "minVizHeight": 16, "minVizWidth": 8, "maxVizHeight": 300,
+			"legend": obj{"displayMode": "list", "placement": "bottom", "showLegend": false, "calcs": []any{}},
 		},
 	}
 }
@@ -236,7 +238,7 @@ func breakerTimeline(title, desc string, targets ...obj) obj {
 		},
 		"options": obj{
 			"showValue": "auto", "mergeValues": true, "rowHeight": 0.8, "alignValue": "left",
-			"legend":  obj{"displayMode": "list", "placement": "bottom", "showLegend": true},
+			"legend":  obj{"displayMode": "list", "placement": "bottom", "showLegend": true, "calcs": []any{}},
 			"tooltip": obj{"mode": "single", "sort": "none"},
 		},
 	}
@@ -656,10 +658,10 @@ func instantTable(title, desc string, targets ...obj) obj {
 		"type": "table", "title": title, "description": desc, "datasource": promDS(),
 		"targets": targets,
 		"fieldConfig": obj{
-			"defaults":  obj{"custom": obj{"align": "auto", "cellOptions": obj{"type": "auto"}}, "thresholds": green()},
+			"defaults":  obj{"custom": obj{"align": "auto", "cellOptions": obj{"type": "auto"}, "inspect": false}, "thresholds": green()},
 			"overrides": []any{},
 		},
-		"options":         obj{"showHeader": true, "cellHeight": "sm", "footer": obj{"show": false, "reducer": []any{"sum"}, "countRows": false, "fields": ""}},
+		"options":         obj{"showHeader": true, "cellHeight": "sm", "frameIndex": 0, "footer": obj{"show": false, "reducer": []any{"sum"}, "countRows": false, "fields": ""}},
 		"transformations": []any{obj{"id": "organize", "options": obj{"excludeByName": obj{"Time": true, "Value": true}}}},
 	}
 }
