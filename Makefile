@@ -5,7 +5,8 @@ BIN := $(CURDIR)/.bin
 STATICCHECK_VERSION := v0.8.2
 OASDIFF_VERSION := v1.35.0
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X github.com/ficus-gw/ficus/internal/svcmetrics.linkedRevision=$(REVISION)
 PKGS := ./...
 FUZZTIME ?= 20s
 # Debian's PostgreSQL 15: the fleet demo's control plane and the tests that
@@ -22,6 +23,14 @@ help: ## list the targets
 .PHONY: build
 build: ## build bin/ficus
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ficus ./cmd/ficus
+
+.PHONY: build-static
+build-static: ## build bin/ficus-static: CGO_ENABLED=0, trimmed paths (what the container image holds)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/ficus-static ./cmd/ficus
+
+.PHONY: image
+image: build-static ## build the container image localhost/ficus:VERSION with podman (deploy/Containerfile: FROM scratch, non-root)
+	podman build -f deploy/Containerfile -t localhost/ficus:$(VERSION) .
 
 .PHONY: run
 run: build ## start the whole demo on loopback (legacy, new services, gateway); Ctrl-C stops it

@@ -31,6 +31,12 @@ const (
 // series per path.
 const Unmatched = "unmatched"
 
+// linkedRevision is the VCS revision the Makefile passes at link time
+// (-X github.com/ficus-gw/ficus/internal/svcmetrics.linkedRevision=...),
+// used when the toolchain stamped none (GOFLAGS=-buildvcs=false, or a
+// build outside a checkout). Set only by the linker.
+var linkedRevision string
+
 // Build describes the running binary: the version set at link time
 // (-X main.version=...), the VCS revision the Go toolchain stamped, and the
 // Go version.
@@ -39,13 +45,16 @@ type Build struct {
 }
 
 // ReadBuild returns the build of this binary; version is what the linker
-// set (an empty version reads "dev"). The revision is "unknown" when the
-// binary was built without VCS stamping (go test, go run, -buildvcs=false)
-// and carries "-dirty" when the tree had local changes.
+// set (an empty version reads "dev"). The revision is the toolchain's VCS
+// stamp ("-dirty" appended when the tree had local changes), else the one
+// the Makefile linked in, else "unknown" (go test, go run).
 func ReadBuild(version string) Build {
 	b := Build{Version: version, Revision: "unknown", GoVersion: runtime.Version()}
 	if b.Version == "" {
 		b.Version = "dev"
+	}
+	if linkedRevision != "" {
+		b.Revision = linkedRevision
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		dirty := false
@@ -57,7 +66,7 @@ func ReadBuild(version string) Build {
 				dirty = s.Value == "true"
 			}
 		}
-		if dirty && b.Revision != "unknown" {
+		if dirty && b.Revision != "unknown" && b.Revision != linkedRevision {
 			b.Revision += "-dirty"
 		}
 	}
