@@ -21,6 +21,7 @@ import (
 	"github.com/ficus-gw/ficus/gateway/shadow"
 	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"github.com/ficus-gw/ficus/legacy"
+	"github.com/ficus-gw/ficus/newsvc/catalog"
 	"github.com/ficus-gw/ficus/newsvc/order"
 	"go.yaml.in/yaml/v3"
 )
@@ -46,7 +47,7 @@ func exported() map[string]bool {
 		svcmetrics.MetricBuildInfo, svcmetrics.MetricRequests, svcmetrics.MetricRequestDuration,
 		order.MetricPlaced, order.MetricReplays, order.MetricCatalogCalls, order.MetricBreakerOpen,
 		order.MetricRepairs, backend.MetricLegacyErrors, backend.MetricIdempotentReplay,
-		legacy.MetricFaultsInjected,
+		legacy.MetricFaultsInjected, catalog.MetricStockAdjustments, catalog.MetricRateLimited,
 	}
 	m := map[string]bool{}
 	for _, n := range names {

@@ -646,6 +646,11 @@ func servicesRow(l *layout) {
 		"short", nil,
 		q("A", "sum by (operation, code) (increase(ficus_acl_legacy_errors_total[$__rate_interval]))", "{{operation}} {{code}}"),
 		q("B", "sum(increase(ficus_acl_idempotent_replays_total[$__rate_interval]))", "replayed")))
+	l.add(8, 6, timeseries("Catalog: stock adjustments and 429s",
+		"Stock adjustments by outcome (applied, replayed, out_of_stock, key_reused, shadow, reference_released) and requests the Catalog refused with 429 from its own rate limit. out_of_stock rising: orders ask for what is not there; 429s: the Catalog is the bottleneck.",
+		"short", nil,
+		q("A", "sum by (outcome) (increase(ficus_catalog_stock_adjustments_total[$__rate_interval]))", "{{outcome}}"),
+		q("B", "sum(increase(ficus_catalog_rate_limited_total[$__rate_interval]))", "429")))
 	l.add(8, 6, stacked(timeseries("Legacy: injected faults",
 		"Faults injected into the legacy shop through /shop/admin/faults, by kind. An outage here was asked for; one without these is real.",
 		"short", nil,

@@ -50,6 +50,9 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricRateLimited,
 			Help: "Requests answered 429 by the catalog's own token bucket."}),
 	}
+	for _, o := range []string{outcomeApplied, outcomeReplayed, outcomeOutOfStock, outcomeKeyReused, outcomeShadow, outcomeReferenceReleased} {
+		m.adjustments.WithLabelValues(o) // every outcome from the start, at 0
+	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.adjustments, m.rateLimited} {
 		if err := reg.Register(c); err != nil {

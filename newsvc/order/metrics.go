@@ -67,6 +67,9 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	for _, k := range []string{repairClaimFinished, repairClaimReleased, repairReservationUnknown, repairReferenceReleased} {
 		m.repairs.WithLabelValues(k) // export every kind from the start, at 0
 	}
+	for _, o := range []string{"ok", "failure", "rejected"} {
+		m.catalogCalls.WithLabelValues(o) // every outcome from the start, at 0
+	}
 	if reg == nil {
 		return m, nil
 	}

@@ -28,6 +28,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		{MetricPlaced, nil, 1},
 		{MetricReplays, nil, 1},
 		{MetricCatalogCalls, []string{"outcome", "ok"}, 2}, // product lookup and reservation
+		{MetricCatalogCalls, []string{"outcome", "rejected"}, 0},
 		// every repair kind is exported from the start, at 0
 		{MetricRepairs, []string{"kind", repairClaimFinished}, 0},
 		{MetricRepairs, []string{"kind", repairClaimReleased}, 0},
