@@ -18,7 +18,7 @@
 #   `ficus demo`        started here with a temporary --data directory
 #                       (bin/ficus, or a fresh build of ./cmd/ficus);
 #                       traffic, a canary change and a legacy outage are
-#                       driven through it. Its ports (8080-8090) must be free.
+#                       driven through it. Its ports (8080-8087, 8090) must be free.
 #   --admin HOST:PORT   a gateway already running (its admin listener);
 #                       add --public HOST:PORT to have traffic driven at it.
 #                       The services are scraped where prometheus.yml says.
@@ -146,7 +146,7 @@ fi
 
 case "$MODE" in
   demo)
-    for p in 8080 8081 8082 8083 8084 8085 8090; do
+    for p in 8080 8081 8082 8083 8084 8085 8086 8087 8090; do
       if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         fail "port $p is taken (another demo running?): stop it, or pass --admin HOST:PORT"
       fi
@@ -168,7 +168,7 @@ echo "metrics: http://$ADMIN/metrics ($MODE)"
 # legacy shop's metrics listener and the services' own /metrics.
 TARGETS=("ficus-gateway=$ADMIN")
 if [[ $MODE == demo ]]; then
-  TARGETS+=(ficus-legacy=127.0.0.1:8085 ficus-catalog=127.0.0.1:8082 ficus-orders=127.0.0.1:8083 ficus-acl=127.0.0.1:8084)
+  TARGETS+=(ficus-legacy=127.0.0.1:8087 ficus-catalog=127.0.0.1:8082 ficus-orders=127.0.0.1:8083 ficus-acl=127.0.0.1:8084)
 fi
 for t in "${TARGETS[@]}"; do
   job="${t%%=*}" addr="${t#*=}"

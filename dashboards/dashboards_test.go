@@ -371,7 +371,7 @@ func TestScrapeConfigScrapesTheDemo(t *testing.T) {
 	}
 	want := map[string]string{
 		"ficus-gateway": cfg.Admin.Listen,
-		"ficus-legacy":  "127.0.0.1:8085", // ficus legacy --metrics-listen, not the shop's port
+		"ficus-legacy":  "127.0.0.1:8087", // ficus legacy --metrics-listen, not the shop's port
 		"ficus-catalog": strings.TrimPrefix(cfg.Upstreams["catalog"].URL, "http://"),
 		"ficus-orders":  strings.TrimPrefix(cfg.Upstreams["orders"].URL, "http://"),
 		"ficus-acl":     strings.TrimPrefix(cfg.Upstreams["acl"].URL, "http://"),
