@@ -3,28 +3,27 @@
 # and every PromQL expression in them against a real Prometheus.
 #
 #   1. promtool check rules + promtool test rules (alert unit tests)
-#   2. dashboard JSON type-checked against @grafana/schema (TypeScript)
-#   3. live: a gateway's /metrics passes `promtool check metrics`; a
-#      Prometheus started here scrapes it and every panel, variable,
-#      recording and alert expression must return at least one series.
+#   2. dashboard schema: every dashboard through the Go schema check
+#      (grafana-foundation-sdk strict decoding + Ficus's rules, see
+#      dashboards.CheckSchema), which must also catch every committed
+#      seeded mistake (testdata/seeded/); and type-checked against
+#      @grafana/schema (TypeScript)
+#   3. live: every process's /metrics passes `promtool check metrics`; a
+#      Prometheus started here scrapes them and every panel, variable,
+#      recording and alert expression must return at least one series
+#      (metrics listed in dashboards.PendingMetrics are reported pending;
+#      one that is exported after all fails until it leaves the list).
 #
-# Where the metrics come from (first that applies):
-#   --admin HOST:PORT   a gateway already running (its admin listener);
-#                       add --public HOST:PORT to have traffic driven at it
-#   `ficus demo`        started here with a temporary --data directory, when
-#                       bin/ficus (or a fresh build of ./cmd/ficus) has it;
+# Where the metrics come from:
+#   `ficus demo`        started here with a temporary --data directory
+#                       (bin/ficus, or a fresh build of ./cmd/ficus);
 #                       traffic, a canary change and a legacy outage are
-#                       driven through it
-#   the stand-in        (go run ./dashboards/standin) otherwise, or with
-#                       --standin: synthetic metrics with the gateway's
-#                       names; proves the expressions, not the gateway
+#                       driven through it. Its ports (8080-8087, 8090) must be free.
+#   --admin HOST:PORT   a gateway already running (its admin listener);
+#                       add --public HOST:PORT to have traffic driven at it.
+#                       The services are scraped where prometheus.yml says.
 #
 # Options: --static       only steps 1 and 2
-#          --strict       expressions over metrics not exported yet fail
-#                         (default: reported "pending" and skipped)
-#          --require-demo fail instead of falling back to the stand-in
-#          --standin      use the stand-in even if the demo exists
-#          --with-pending the stand-in also exports the pending metrics
 #
 # Installs Debian's prometheus package when promtool or prometheus is
 # missing (needs root). Stops everything it started, by PID. Bounded: the
@@ -33,17 +32,13 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DASH="$ROOT/dashboards"
-STATIC=0 STRICT=0 REQUIRE_DEMO=0 FORCE_STANDIN=0 WITH_PENDING=0 ADMIN="" PUBLIC=""
+STATIC=0 ADMIN="" PUBLIC=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --static) STATIC=1 ;;
-    --strict) STRICT=1 ;;
-    --require-demo) REQUIRE_DEMO=1 ;;
-    --standin) FORCE_STANDIN=1 ;;
-    --with-pending) WITH_PENDING=1 ;;
     --admin) ADMIN="$2"; shift ;;
     --public) PUBLIC="$2"; shift ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -76,6 +71,10 @@ say "promtool check config"
 promtool check config "$DASH/prometheus/prometheus.yml"
 
 # ---- 2. schema ----
+say "dashboard JSON against the Grafana schema (grafana-foundation-sdk, strict) and Ficus's rules"
+(cd "$ROOT" && go run ./dashboards/schemacheck dashboards/grafana/*.json) || fail "the dashboards do not pass the schema check"
+say "the schema check catches every seeded mistake (dashboards/testdata/seeded)"
+(cd "$ROOT" && go run ./dashboards/schemacheck --expect-fail dashboards/testdata/seeded/*.json) || fail "a seeded mistake went through the schema check"
 say "dashboard JSON against @grafana/schema (tsc)"
 (
   cd "$DASH/schema-check"
@@ -134,25 +133,24 @@ free_port() {
 say "building the check tools"
 go build -o "$TMP/promcheck" "$ROOT/dashboards/promcheck"
 
-MODE=""
+MODE=demo
 if [[ -n "$ADMIN" ]]; then
   MODE=external
-elif [[ $FORCE_STANDIN -eq 0 ]]; then
+else
   FICUS="$ROOT/bin/ficus"
   if [[ ! -x "$FICUS" ]]; then
-    go build -o "$TMP/ficus" "$ROOT/cmd/ficus" && FICUS="$TMP/ficus" || FICUS=""
+    go build -o "$TMP/ficus" "$ROOT/cmd/ficus" || fail "building ./cmd/ficus failed"
+    FICUS="$TMP/ficus"
   fi
-  if [[ -n "$FICUS" ]] && "$FICUS" demo --help >/dev/null 2>&1; then
-    MODE=demo
-  fi
-fi
-if [[ -z "$MODE" ]]; then
-  [[ $REQUIRE_DEMO -eq 0 ]] || fail "'ficus demo' is not available and --require-demo was given"
-  MODE=standin
 fi
 
 case "$MODE" in
   demo)
+    for p in 8080 8081 8082 8083 8084 8085 8086 8087 8090; do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        fail "port $p is taken (another demo running?): stop it, or pass --admin HOST:PORT"
+      fi
+    done
     say "starting ficus demo (data in a temporary directory)"
     "$FICUS" demo --data "$TMP/data" >"$TMP/demo.log" 2>&1 &
     PIDS+=($!)
@@ -160,29 +158,28 @@ case "$MODE" in
     wait_for "the demo's admin listener ($ADMIN/readyz)" 60 curl -fsS "http://$ADMIN/readyz"
     kill -0 "${PIDS[-1]}" 2>/dev/null || fail "ficus demo exited (ports 8080-8090 taken by another demo?)"
     ;;
-  standin)
-    say "'ficus demo' not available: using the STAND-IN metrics endpoint (synthetic data, not the gateway)"
-    go build -o "$TMP/standin" "$ROOT/dashboards/standin"
-    args=(--listen 127.0.0.1:0)
-    [[ $WITH_PENDING -eq 1 ]] && args+=(--with-pending)
-    "$TMP/standin" "${args[@]}" >"$TMP/standin.log" 2>&1 &
-    PIDS+=($!)
-    wait_for "the stand-in" 20 grep -q 'standin listening on' "$TMP/standin.log"
-    ADMIN="$(sed -n 's/^standin listening on //p' "$TMP/standin.log" | head -1)"
-    ;;
   external)
     say "using the running gateway at $ADMIN"
     ;;
 esac
 echo "metrics: http://$ADMIN/metrics ($MODE)"
 
-say "promtool check metrics on the gateway's /metrics"
-curl -fsS --max-time 10 "http://$ADMIN/metrics" >"$TMP/metrics.txt" || fail "GET http://$ADMIN/metrics failed"
-if promtool check metrics <"$TMP/metrics.txt"; then
-  echo "PASS promtool check metrics ($(grep -c '^# TYPE' "$TMP/metrics.txt") metric families)"
-else
-  fail "promtool check metrics found problems in http://$ADMIN/metrics"
+# Every target of the scrape config: the gateway, and (with the demo) the
+# legacy shop's metrics listener and the services' own /metrics.
+TARGETS=("ficus-gateway=$ADMIN")
+if [[ $MODE == demo ]]; then
+  TARGETS+=(ficus-legacy=127.0.0.1:8087 ficus-catalog=127.0.0.1:8082 ficus-orders=127.0.0.1:8083 ficus-acl=127.0.0.1:8084)
 fi
+for t in "${TARGETS[@]}"; do
+  job="${t%%=*}" addr="${t#*=}"
+  say "promtool check metrics on $job (http://$addr/metrics)"
+  curl -fsS --max-time 10 "http://$addr/metrics" >"$TMP/metrics-$job.txt" || fail "GET http://$addr/metrics ($job) failed"
+  if promtool check metrics <"$TMP/metrics-$job.txt"; then
+    echo "PASS promtool check metrics $job ($(grep -c '^# TYPE' "$TMP/metrics-$job.txt") metric families, build $(grep -o 'ficus_build_info{[^}]*}' "$TMP/metrics-$job.txt" | head -1))"
+  else
+    fail "promtool check metrics found problems in http://$addr/metrics ($job)"
+  fi
+done
 
 say "starting Prometheus on a free loopback port"
 PROM_PORT="$(free_port)"
@@ -271,7 +268,6 @@ fi
 
 say "every dashboard and rule expression against Prometheus"
 pc_args=(--prometheus "$PROM" --timeout "$(( $(left) > 30 ? $(left) - 10 : 20 ))s")
-[[ $STRICT -eq 1 ]] && pc_args+=(--strict)
 if "$TMP/promcheck" "${pc_args[@]}"; then
   echo "PASS check.sh ($MODE, $((SECONDS - START))s)"
 else

@@ -146,6 +146,9 @@ type Variable struct {
 	Name       string         `json:"name"`
 	Type       string         `json:"type"`
 	Query      any            `json:"query"`
+	Definition string         `json:"definition"`
+	Multi      bool           `json:"multi"`
+	IncludeAll bool           `json:"includeAll"`
 	Datasource *DatasourceRef `json:"datasource"`
 }
 

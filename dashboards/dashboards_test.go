@@ -3,6 +3,7 @@ package dashboards
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -10,12 +11,18 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/ficus-gw/ficus/acl/backend"
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway"
+	"github.com/ficus-gw/ficus/gateway/controlplane"
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/gateway/retire"
 	"github.com/ficus-gw/ficus/gateway/rollout"
 	"github.com/ficus-gw/ficus/gateway/shadow"
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
+	"github.com/ficus-gw/ficus/legacy"
+	"github.com/ficus-gw/ficus/newsvc/catalog"
+	"github.com/ficus-gw/ficus/newsvc/order"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -32,6 +39,15 @@ func exported() map[string]bool {
 		shadow.MetricRequests, shadow.MetricFieldDiffs, shadow.MetricDuration, shadow.MetricInFlight,
 		shadow.MetricExpiredRules, retire.MetricLastHit, gateway.MetricIntents,
 		rollout.MetricPhase, rollout.MetricStepPercent, rollout.MetricGateChecks, rollout.MetricRollbacks,
+		gateway.MetricRequestBytes, gateway.MetricResponseBytes, gateway.MetricOpenConnections,
+		gateway.MetricConfigReloads, decide.MetricFlagReloadErrors,
+		controlplane.MetricStateVersion, controlplane.MetricConnected, controlplane.MetricLastSync,
+		controlplane.MetricLeader,
+		// every process, and the services behind the gateway
+		svcmetrics.MetricBuildInfo, svcmetrics.MetricRequests, svcmetrics.MetricRequestDuration,
+		order.MetricPlaced, order.MetricReplays, order.MetricCatalogCalls, order.MetricBreakerOpen,
+		order.MetricRepairs, backend.MetricLegacyErrors, backend.MetricIdempotentReplay,
+		legacy.MetricFaultsInjected, catalog.MetricStockAdjustments, catalog.MetricRateLimited,
 	}
 	m := map[string]bool{}
 	for _, n := range names {
@@ -91,7 +107,7 @@ func TestEveryMetricNameIsDeclaredByTheGatewayOrPending(t *testing.T) {
 	}
 	for n := range known {
 		if !used[n] {
-			t.Errorf("gateway metric %s is shown by no panel and read by no rule", n)
+			t.Errorf("metric %s is shown by no panel and read by no rule", n)
 		}
 	}
 	if len(ex) < 40 {
@@ -100,7 +116,8 @@ func TestEveryMetricNameIsDeclaredByTheGatewayOrPending(t *testing.T) {
 }
 
 func grafanaDefaults(route string) map[string]string {
-	return map[string]string{"route": route, "__rate_interval": "1m", "__range": "5m", "__interval": "10s"}
+	return map[string]string{"route": route, "__rate_interval": "1m", "__range": "5m", "__interval": "10s",
+		"environment": ".*", "job": ".*", "instance": ".*"}
 }
 
 func loadDashboards(t *testing.T) map[string]*Dashboard {
@@ -243,8 +260,11 @@ func TestRouteDetailIsTemplatedByRoute(t *testing.T) {
 	if routeVar == nil {
 		t.Fatal("no route variable")
 	}
-	if q := fmt.Sprint(routeVar.Query); !strings.Contains(q, "label_values(ficus_requests_total, route)") {
+	if q := fmt.Sprint(routeVar.Query); !strings.Contains(q, "label_values(ficus_requests_total{") || !strings.HasSuffix(strings.TrimSpace(routeVar.Definition), ", route)") {
 		t.Errorf("route variable query %s", q)
+	}
+	if !routeVar.Multi || !routeVar.IncludeAll {
+		t.Errorf("route variable is not multi-select with All: %+v", routeVar)
 	}
 	for _, p := range d.AllPanels() {
 		for _, tg := range p.Targets {
@@ -252,7 +272,7 @@ func TestRouteDetailIsTemplatedByRoute(t *testing.T) {
 			if strings.Contains(tg.Expr, "ficus_breaker_state") {
 				continue
 			}
-			if !strings.Contains(tg.Expr, `route="$route"`) {
+			if !strings.Contains(tg.Expr, `route=~"$route"`) {
 				t.Errorf("panel %q query %s ignores the selected route: %s", p.Title, tg.RefID, tg.Expr)
 			}
 		}
@@ -323,7 +343,9 @@ func githubAnchor(h string) string {
 // TestScrapeConfigPointsAtTheDemoAdminListener: the committed Prometheus
 // configuration scrapes where `ficus demo` serves /metrics and loads every
 // rule file.
-func TestScrapeConfigPointsAtTheDemoAdminListener(t *testing.T) {
+// TestScrapeConfigScrapesTheDemo: one job per kind of process, each at the
+// demo's metrics listener, every target labelled with its environment.
+func TestScrapeConfigScrapesTheDemo(t *testing.T) {
 	t.Parallel()
 	cfg, err := config.Demo()
 	if err != nil {
@@ -336,24 +358,77 @@ func TestScrapeConfigPointsAtTheDemoAdminListener(t *testing.T) {
 	var pc struct {
 		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
 			MetricsPath   string `yaml:"metrics_path"`
 			StaticConfigs []struct {
-				Targets []string `yaml:"targets"`
+				Targets []string          `yaml:"targets"`
+				Labels  map[string]string `yaml:"labels"`
 			} `yaml:"static_configs"`
 		} `yaml:"scrape_configs"`
 	}
 	if err := yaml.Unmarshal(b, &pc); err != nil {
 		t.Fatal(err)
 	}
-	if len(pc.ScrapeConfigs) != 1 || pc.ScrapeConfigs[0].MetricsPath != "/metrics" ||
-		len(pc.ScrapeConfigs[0].StaticConfigs) != 1 ||
-		!slices.Equal(pc.ScrapeConfigs[0].StaticConfigs[0].Targets, []string{cfg.Admin.Listen}) {
-		t.Errorf("scrape config %+v, want one job scraping %s/metrics", pc.ScrapeConfigs, cfg.Admin.Listen)
+	want := map[string]string{
+		"ficus-gateway": cfg.Admin.Listen,
+		"ficus-legacy":  "127.0.0.1:8087", // ficus legacy --metrics-listen, not the shop's port
+		"ficus-catalog": strings.TrimPrefix(cfg.Upstreams["catalog"].URL, "http://"),
+		"ficus-orders":  strings.TrimPrefix(cfg.Upstreams["orders"].URL, "http://"),
+		"ficus-acl":     strings.TrimPrefix(cfg.Upstreams["acl"].URL, "http://"),
+	}
+	got := map[string]string{}
+	for _, sc := range pc.ScrapeConfigs {
+		if sc.MetricsPath != "/metrics" || len(sc.StaticConfigs) != 1 || len(sc.StaticConfigs[0].Targets) != 1 {
+			t.Errorf("job %s: %+v, want one target at /metrics", sc.JobName, sc)
+			continue
+		}
+		if sc.StaticConfigs[0].Labels["environment"] == "" {
+			t.Errorf("job %s has no environment label (the dashboards' $environment)", sc.JobName)
+		}
+		got[sc.JobName] = sc.StaticConfigs[0].Targets[0]
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("scrape jobs %v, want %v", got, want)
 	}
 	rules, _ := fs.Glob(Files(), "prometheus/rules/*.yml")
 	for _, r := range rules {
 		if !slices.Contains(pc.RuleFiles, strings.TrimPrefix(r, "prometheus/")) {
 			t.Errorf("prometheus.yml does not load %s", r)
+		}
+	}
+}
+
+// TestPanelsFollowTheFleetVariables: both dashboards have multi-select
+// environment, job and instance variables, and every selector of a raw
+// ficus_* metric in a panel honours all three, so a fleet is never summed
+// together by accident.
+func TestPanelsFollowTheFleetVariables(t *testing.T) {
+	t.Parallel()
+	// a recording rule (route_backend:ficus_...:ratio) is fleet-wide already
+	sel := regexp.MustCompile(`(?:^|[^:\w])ficus_\w+(:|\{[^}]*\})?`)
+	for file, d := range loadDashboards(t) {
+		vars := map[string]Variable{}
+		for _, v := range d.Templating.List {
+			vars[v.Name] = v
+		}
+		for _, name := range []string{"environment", "job", "instance"} {
+			if v, ok := vars[name]; !ok || !v.Multi || !v.IncludeAll {
+				t.Errorf("%s: variable %s missing or not multi-select with All: %+v", file, name, v)
+			}
+		}
+		for _, p := range d.AllPanels() {
+			for _, tg := range p.Targets {
+				for _, m := range sel.FindAllStringSubmatch(tg.Expr, -1) {
+					if m[1] == ":" {
+						continue
+					}
+					for _, want := range []string{`environment=~"$environment"`, `job=~"$job"`, `instance=~"$instance"`} {
+						if !strings.Contains(m[1], want) {
+							t.Errorf("%s: panel %q query %s: %s lacks %s", file, p.Title, tg.RefID, m[0], want)
+						}
+					}
+				}
+			}
 		}
 	}
 }

@@ -98,9 +98,10 @@ func (l *layout) add(w, h int, p obj) {
 	l.panels = append(l.panels, p)
 }
 
-// q is a range query; legend "" lets Grafana name the series.
+// q is a range query; legend "" lets Grafana name the series. Every
+// ficus_* selector in expr is scoped to the fleet variables (see scope).
 func q(ref, expr, legend string) obj {
-	t := obj{"refId": ref, "datasource": promDS(), "expr": expr, "range": true, "instant": false, "editorMode": "code"}
+	t := obj{"refId": ref, "datasource": promDS(), "expr": scope(expr), "range": true, "instant": false, "editorMode": "code"}
 	if legend != "" {
 		t["legendFormat"] = legend
 	}
@@ -192,6 +193,7 @@ func stat(title, desc, unit string, th obj, targets ...obj) obj {
 			"reduceOptions": obj{"calcs": []any{"lastNotNull"}, "fields": "", "values": false},
 			"colorMode":     "background", "graphMode": "area", "justifyMode": "auto",
 			"orientation": "auto", "textMode": "auto", "wideLayout": true, "showPercentChange": false,
+			"percentChangeColorMode": "standard",
 		},
 	}
 }
@@ -212,6 +214,7 @@ func bargauge(title, desc, unit string, th obj, max any, targets ...obj) obj {
 			"reduceOptions": obj{"calcs": []any{"lastNotNull"}, "fields": "", "values": true},
 			"orientation":   "horizontal", "displayMode": "gradient", "showUnfilled": true,
 			"valueMode": "color", "namePlacement": "auto", "sizing": "auto", "minVizHeight": 16, "minVizWidth": 8, "maxVizHeight": 300,
+			"legend": obj{"displayMode": "list", "placement": "bottom", "showLegend": false, "calcs": []any{}},
 		},
 	}
 }
@@ -235,7 +238,7 @@ func breakerTimeline(title, desc string, targets ...obj) obj {
 		},
 		"options": obj{
 			"showValue": "auto", "mergeValues": true, "rowHeight": 0.8, "alignValue": "left",
-			"legend":  obj{"displayMode": "list", "placement": "bottom", "showLegend": true},
+			"legend":  obj{"displayMode": "list", "placement": "bottom", "showLegend": true, "calcs": []any{}},
 			"tooltip": obj{"mode": "single", "sort": "none"},
 		},
 	}
@@ -284,7 +287,7 @@ func annotationsList(params []any) obj {
 			"hide":        false,
 			"iconColor":   "purple",
 			"datasource":  obj{"type": "prometheus", "uid": "${datasource}"},
-			"expr":        "changes(ficus_flag_cache_flushes_total[1m]) > 0",
+			"expr":        scope("changes(ficus_flag_cache_flushes_total[1m]) > 0"),
 			"step":        "30s",
 			"titleFormat": "flag configuration changed",
 			"textFormat":  "{{instance}}: the flag source changed; flag decisions are re-evaluated",
@@ -301,7 +304,7 @@ func timeParams() []any {
 }
 
 func datasourceVars() []any {
-	return []any{
+	return append([]any{
 		obj{
 			"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus",
 			"hide": 0, "includeAll": false, "multi": false, "options": []any{},
@@ -313,7 +316,7 @@ func datasourceVars() []any {
 			"hide": 0, "includeAll": false, "multi": false, "options": []any{},
 			"refresh": 1, "regex": "", "skipUrlSync": false,
 		},
-	}
+	}, fleetVars()...)
 }
 
 func dashboard(uid, title, desc string, tags []string, vars []any, ann obj, panels []any) obj {
@@ -335,6 +338,86 @@ func dashboard(uid, title, desc string, tags []string, vars []any, ann obj, pane
 }
 
 // ---- PromQL shared by both dashboards ----
+
+// fleetMatchers select the environment, jobs and instances chosen in the
+// dashboard's variables (fleetVars); multi-select variables expand to a
+// regex, hence =~.
+const fleetMatchers = `environment=~"$environment", job=~"$job", instance=~"$instance"`
+
+// scope adds fleetMatchers to every selector of a raw ficus_* metric in
+// expr, so each panel follows the fleet variables without repeating them
+// in every query. Recording rules (route_backend:...) aggregate over the
+// fleet already and are left alone; so are string literals.
+func scope(expr string) string {
+	var b strings.Builder
+	for i := 0; i < len(expr); {
+		c := expr[i]
+		switch {
+		case c == '"':
+			j := i + 1
+			for j < len(expr) && expr[j] != '"' {
+				if expr[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			b.WriteString(expr[i:min(j+1, len(expr))])
+			i = j + 1
+		case isIdentByte(c) && (i == 0 || !isIdentByte(expr[i-1])):
+			j := i
+			for j < len(expr) && (isIdentByte(expr[j]) || expr[j] == ':') {
+				j++
+			}
+			name := expr[i:j]
+			b.WriteString(name)
+			i = j
+			if !strings.HasPrefix(name, "ficus_") || strings.Contains(name, ":") {
+				continue
+			}
+			if i < len(expr) && expr[i] == '{' {
+				b.WriteString("{" + fleetMatchers)
+				i++
+				if i < len(expr) && expr[i] != '}' {
+					b.WriteString(", ")
+				}
+				continue
+			}
+			b.WriteString("{" + fleetMatchers + "}")
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// fleetVars are the environment, job and instance variables every
+// dashboard has: a fleet is never summed together unless asked to.
+func fleetVars() []any {
+	v := func(name, label, query, desc string) obj {
+		return obj{
+			"name": name, "label": label, "type": "query", "description": desc,
+			"datasource": promDS(),
+			"definition": query,
+			"query":      obj{"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+			"hide":       0, "includeAll": true, "allValue": ".*", "multi": true,
+			"current": obj{"selected": true, "text": []any{"All"}, "value": []any{"$__all"}},
+			"options": []any{}, "refresh": 2, "regex": "", "sort": 1, "skipUrlSync": false,
+		}
+	}
+	return []any{
+		v("environment", "Environment", "label_values(ficus_build_info, environment)",
+			"The environment label the Prometheus scrape configuration gives each target (dashboards/prometheus/prometheus.yml)."),
+		v("job", "Job", `label_values(ficus_build_info{environment=~"$environment"}, job)`,
+			"Scrape jobs: ficus-gateway (every replica), ficus-legacy, ficus-catalog, ficus-orders, ficus-acl."),
+		v("instance", "Instance", `label_values(ficus_build_info{environment=~"$environment", job=~"$job"}, instance)`,
+			"One gateway replica or service process (host:port of its metrics listener)."),
+	}
+}
 
 // sel builds a selector with the base matchers plus extra ones.
 func sel(metric, base string, extra ...string) string {
@@ -416,7 +499,7 @@ func migrationOverview() obj {
 		q("A", "route_backend:ficus_request_errors:ratio_rate1h / "+sloBudget, "{{route}} / {{backend}}")))
 	l.add(12, 8, breakerTimeline("Breaker state by upstream",
 		"Circuit breaker of each upstream (legacy, catalog, orders): green closed, yellow half-open (probing), red open (calls refused). Open for minutes fires FicusBreakerOpen.",
-		q("A", "max by (backend) (ficus_breaker_state)", "{{backend}}")))
+		q("A", "max by (upstream) (ficus_breaker_state)", "{{upstream}}")))
 	l.add(8, 8, timeseries("Fallbacks new → legacy",
 		"Requests the new side failed and the legacy side then served. Healthy is zero; any steady rate means the new service is failing for real users and legacy is hiding it.",
 		"reqps", nil,
@@ -448,6 +531,27 @@ func migrationOverview() obj {
 		"Requests being served right now by the public listener. It rises when an upstream slows down; compare with the latency panel.",
 		"short", thresholds("green", 500, "yellow", 2000, "red"),
 		q("A", "sum(ficus_requests_in_flight)", "in flight")))
+
+	l.add(6, 6, timeseries("Bytes by backend",
+		"Body bytes per second forwarded to (request) and relayed from (response) each side, counted from Content-Length; chunked and streamed bodies of unknown length are not counted.",
+		"Bps", nil,
+		q("A", "sum by (backend) (rate(ficus_request_bytes_total[$__rate_interval]))", "request {{backend}}"),
+		q("B", "sum by (backend) (rate(ficus_response_bytes_total[$__rate_interval]))", "response {{backend}}")))
+	l.add(6, 6, timeseries("Open connections by replica",
+		"Client connections open on each replica's public listener, idle keep-alive ones included. A replica far above the others is not behind the load balancer's balancing.",
+		"short", nil,
+		q("A", "sum by (instance) (ficus_open_connections)", "{{instance}}")))
+	l.add(6, 6, stacked(timeseries("Configuration and flag reloads",
+		"Configuration reloads applied or rejected (the old configuration kept serving), and flag files rejected. A rejected reload needs an operator: the file on disk is not what runs.",
+		"short", nil,
+		q("A", "sum by (result) (increase(ficus_config_reloads_total[$__rate_interval]))", "config {{result}}"),
+		q("B", "sum(increase(ficus_flags_reload_errors_total[$__rate_interval]))", "flag file rejected"))))
+	l.add(6, 6, instantTable("Builds running",
+		"Which build every process runs (ficus_build_info): version, VCS revision and Go version per job and instance. More than one version in a job means a rollout of the binary is under way.",
+		instant("A", "max by (job, instance, version, revision, goversion) (ficus_build_info)", "")))
+
+	controlPlaneRow(l)
+	servicesRow(l)
 
 	l.row("Shadow traffic")
 	l.add(8, 8, timeseries("Shadow diff rate by route",
@@ -488,10 +592,89 @@ func migrationOverview() obj {
 		[]string{"ficus", "migration"}, datasourceVars(), withRollbackAnnotations(annotationsList(timeParams()), ""), l.panels)
 }
 
+// controlPlaneRow: the shared state every replica follows
+// (docs/scale-out.md). Per instance, so a lagging replica stands out.
+func controlPlaneRow(l *layout) {
+	l.row("Control plane")
+	l.add(6, 7, timeseries("State version by replica",
+		"The control plane state version each replica has applied. Replicas converge within a second of a change; a line that stays below the others is a replica that stopped following.",
+		"short", nil,
+		q("A", "max by (instance) (ficus_controlplane_state_version)", "{{instance}}")))
+	l.add(6, 7, withMax(timeseries("Connected to the control plane",
+		"1 while the replica reaches the control plane store, 0 while it serves from its last known state (it keeps routing, but changes do not reach it).",
+		"short", nil,
+		q("A", "min by (instance) (ficus_controlplane_connected)", "{{instance}}")), 1))
+	l.add(6, 7, withMax(timeseries("Leader",
+		"1 on the replica that runs the once-per-fleet work (the autopilot, retirement bookkeeping). Exactly one line at 1 in a healthy fleet.",
+		"short", nil,
+		q("A", "max by (instance) (ficus_controlplane_leader)", "{{instance}}")), 1))
+	l.add(6, 7, timeseries("Time since last sync",
+		"Seconds since each replica last synchronised with the control plane. Idle fleets resync periodically; a steadily growing line means the replica is cut off.",
+		"s", thresholds("green", 30, "red"),
+		q("A", "time() - max by (instance) (ficus_controlplane_last_sync_timestamp_seconds)", "{{instance}}")))
+}
+
+// servicesRow: the legacy shop and the new services, each from its own
+// /metrics (jobs ficus-legacy, ficus-catalog, ficus-orders, ficus-acl).
+func servicesRow(l *layout) {
+	l.row("Services behind the gateway")
+	l.add(8, 8, stacked(timeseries("Service requests by job and status",
+		"Requests each service answered, as the service counts them (ficus_http_requests_total). Compare with the gateway's view: a gap means requests that never reached the service.",
+		"reqps", nil,
+		q("A", "sum by (job, code) (rate(ficus_http_requests_total[$__rate_interval]))", "{{job}} {{code}}"))))
+	l.add(8, 8, timeseries("Service 5xx ratio by job",
+		"Share of each service's answers that were 5xx. The legacy's business errors travel inside 200s and do not show here.",
+		"percentunit", thresholds("green", 0.005, "red"),
+		q("A", ratio("ficus_http_requests_total", "", "job", `code=~"5.."`, "$__rate_interval"), "{{job}}")))
+	l.add(8, 8, timeseries("Service latency p99 by job",
+		"How long each service took to answer, from its own histogram: the gateway's latency minus this is the gateway and the network.",
+		"s", nil,
+		q("A", quantile("0.99", "ficus_http_request_duration_seconds", "", "job"), "{{job}}")))
+	l.add(8, 8, timeseries("Orders: placed, replayed, repaired",
+		"Orders placed by the Order service, POSTs answered from a stored Idempotency-Key reply, and repairs of work a crash or a lost answer left unfinished, by kind. Repairs should be rare; a steady rate means the Catalog is losing answers.",
+		"short", nil,
+		q("A", "sum(increase(ficus_order_placed_total[$__rate_interval]))", "placed"),
+		q("B", "sum(increase(ficus_order_idempotent_replays_total[$__rate_interval]))", "replayed"),
+		q("C", "sum by (kind) (increase(ficus_order_repairs_total[$__rate_interval]))", "repair {{kind}}")))
+	l.add(8, 8, rightAxis("B", "short", timeseries("Orders → Catalog calls and breaker",
+		"Calls of the Order service to the Catalog by outcome (ok, failure, rejected while its breaker is open), and the breaker itself (1 open).",
+		"reqps", nil,
+		q("A", "sum by (outcome) (rate(ficus_order_catalog_calls_total[$__rate_interval]))", "{{outcome}}"),
+		q("B", "max(ficus_order_catalog_breaker_open)", "breaker open"))))
+	l.add(8, 8, timeseries("ACL backend: legacy errors and replays",
+		"Legacy calls of the anti-corruption backend that failed, by operation and the contract error answered, and POST /orders answered from a stored reply. DEPENDENCY_UNAVAILABLE means the legacy is down.",
+		"short", nil,
+		q("A", "sum by (operation, code) (increase(ficus_acl_legacy_errors_total[$__rate_interval]))", "{{operation}} {{code}}"),
+		q("B", "sum(increase(ficus_acl_idempotent_replays_total[$__rate_interval]))", "replayed")))
+	l.add(8, 6, timeseries("Catalog: stock adjustments and 429s",
+		"Stock adjustments by outcome (applied, replayed, out_of_stock, key_reused, shadow, reference_released) and requests the Catalog refused with 429 from its own rate limit. out_of_stock rising: orders ask for what is not there; 429s: the Catalog is the bottleneck.",
+		"short", nil,
+		q("A", "sum by (outcome) (increase(ficus_catalog_stock_adjustments_total[$__rate_interval]))", "{{outcome}}"),
+		q("B", "sum(increase(ficus_catalog_rate_limited_total[$__rate_interval]))", "429")))
+	l.add(8, 6, stacked(timeseries("Legacy: injected faults",
+		"Faults injected into the legacy shop through /shop/admin/faults, by kind. An outage here was asked for; one without these is real.",
+		"short", nil,
+		q("A", "sum by (kind) (increase(ficus_legacy_faults_injected_total[$__rate_interval]))", "{{kind}}"))))
+}
+
+// instantTable shows one instant query as a table, labels as columns.
+func instantTable(title, desc string, targets ...obj) obj {
+	return obj{
+		"type": "table", "title": title, "description": desc, "datasource": promDS(),
+		"targets": targets,
+		"fieldConfig": obj{
+			"defaults":  obj{"custom": obj{"align": "auto", "cellOptions": obj{"type": "auto"}, "inspect": false}, "thresholds": green()},
+			"overrides": []any{},
+		},
+		"options":         obj{"showHeader": true, "cellHeight": "sm", "frameIndex": 0, "footer": obj{"show": false, "reducer": []any{"sum"}, "countRows": false, "fields": ""}},
+		"transformations": []any{obj{"id": "organize", "options": obj{"excludeByName": obj{"Time": true, "Value": true}}}},
+	}
+}
+
 // ---- Route detail ----
 
 func routeDetail() obj {
-	const r = `route="$route"`
+	const r = `route=~"$route"`
 	l := &layout{}
 
 	l.row("$route: at a glance")
@@ -502,21 +685,21 @@ func routeDetail() obj {
 	l.add(6, 6, stat("Canary percent",
 		"The route's live canary percent: the share of users routed to the new side.",
 		"percent", thresholds("blue"),
-		q("A", "max(ficus_route_canary_percent{route=\"$route\"})", "canary")))
+		q("A", "max(ficus_route_canary_percent{route=~\"$route\"})", "canary")))
 	l.add(6, 6, stat("Error-budget burn (1h)",
 		"The worst backend's 1-hour burn rate of the 0.5% error budget. Under 1 is sustainable; over 14.4 pages the on-call.",
 		"x", thresholds("green", 1, "yellow", 6, "orange", 14.4, "red"),
-		q("A", "max(route_backend:ficus_request_errors:ratio_rate1h{route=\"$route\"}) / "+sloBudget, "burn 1h")))
+		q("A", "max(route_backend:ficus_request_errors:ratio_rate1h{route=~\"$route\"}) / "+sloBudget, "burn 1h")))
 	l.add(6, 6, stat("Budget burn over the time range",
 		"Error ratio of the route over the whole selected time range divided by the 0.5% budget: the average burn rate. 1 means the range spent budget exactly as fast as the SLO allows.",
 		"x", thresholds("green", 1, "yellow", 6, "red"),
-		instant("A", "(sum(increase(ficus_requests_total{route=\"$route\", code=~\"5..\"}[$__range]) or 0 * increase(ficus_requests_total{route=\"$route\"}[$__range]))\n/\nsum(increase(ficus_requests_total{route=\"$route\"}[$__range]))) / "+sloBudget, "average burn")))
+		instant("A", "(sum(increase(ficus_requests_total{route=~\"$route\", code=~\"5..\"}[$__range]) or 0 * increase(ficus_requests_total{route=~\"$route\"}[$__range]))\n/\nsum(increase(ficus_requests_total{route=~\"$route\"}[$__range]))) / "+sloBudget, "average burn")))
 
 	l.row("$route: traffic and errors")
 	l.add(12, 8, stacked(timeseries("Requests by backend and status",
 		"Requests per second on this route, stacked by serving backend and status code.",
 		"reqps", nil,
-		q("A", "sum by (backend, code) (rate(ficus_requests_total{route=\"$route\"}[$__rate_interval]))", "{{backend}} {{code}}"))))
+		q("A", "sum by (backend, code) (rate(ficus_requests_total{route=~\"$route\"}[$__rate_interval]))", "{{backend}} {{code}}"))))
 	l.add(12, 8, timeseries("Error rate by backend",
 		"Share of this route's requests answered with 5xx, per backend. The dashed line is the 0.5% budget.",
 		"percentunit", thresholds("green", 0.005, "red"),
@@ -524,42 +707,47 @@ func routeDetail() obj {
 	l.add(12, 8, timeseries("Error-budget burn rate by window",
 		"Burn rate of the 0.5% budget on the four alert windows (recording rules), per backend. The page fires when both 1h and 5m exceed 14.4; the ticket when both 6h and 30m exceed 6. The short window falling back under the line is how you see that a fix worked.",
 		"x", thresholds("green", 6, "orange", 14.4, "red"),
-		q("A", "route_backend:ficus_request_errors:ratio_rate5m{route=\"$route\"} / "+sloBudget, "{{backend}} 5m"),
-		q("B", "route_backend:ficus_request_errors:ratio_rate30m{route=\"$route\"} / "+sloBudget, "{{backend}} 30m"),
-		q("C", "route_backend:ficus_request_errors:ratio_rate1h{route=\"$route\"} / "+sloBudget, "{{backend}} 1h"),
-		q("D", "route_backend:ficus_request_errors:ratio_rate6h{route=\"$route\"} / "+sloBudget, "{{backend}} 6h")))
+		q("A", "route_backend:ficus_request_errors:ratio_rate5m{route=~\"$route\"} / "+sloBudget, "{{backend}} 5m"),
+		q("B", "route_backend:ficus_request_errors:ratio_rate30m{route=~\"$route\"} / "+sloBudget, "{{backend}} 30m"),
+		q("C", "route_backend:ficus_request_errors:ratio_rate1h{route=~\"$route\"} / "+sloBudget, "{{backend}} 1h"),
+		q("D", "route_backend:ficus_request_errors:ratio_rate6h{route=~\"$route\"} / "+sloBudget, "{{backend}} 6h")))
 	l.add(12, 8, timeseries("Latency p50 / p99 by backend",
 		"Latency of this route by serving backend. Compare new against legacy before raising the canary.",
 		"s", nil,
 		q("A", quantile("0.5", "ficus_request_duration_seconds", r, "backend"), "p50 {{backend}}"),
 		q("B", quantile("0.99", "ficus_request_duration_seconds", r, "backend"), "p99 {{backend}}")))
+	l.add(12, 8, timeseries("Bytes by backend",
+		"Body bytes per second of this route, forwarded to and relayed from each side (from Content-Length).",
+		"Bps", nil,
+		q("A", "sum by (backend) (rate(ficus_request_bytes_total{route=~\"$route\"}[$__rate_interval]))", "request {{backend}}"),
+		q("B", "sum by (backend) (rate(ficus_response_bytes_total{route=~\"$route\"}[$__rate_interval]))", "response {{backend}}")))
 
 	l.row("$route: routing and resilience")
 	l.add(8, 8, withMax(timeseries("Canary percent",
 		"The route's canary percent over time; each change made through the admin API appears as an annotation with its reason and author.",
 		"percent", nil,
-		q("A", "max(ficus_route_canary_percent{route=\"$route\"})", "canary %")), 100))
+		q("A", "max(ficus_route_canary_percent{route=~\"$route\"})", "canary %")), 100))
 	l.add(8, 8, stacked(timeseries("Routing decisions by reason",
 		"Why this route's requests went to each backend.",
 		"reqps", nil,
-		q("A", "sum by (backend, reason) (rate(ficus_decisions_total{route=\"$route\"}[$__rate_interval]))", "{{backend}} / {{reason}}"))))
+		q("A", "sum by (backend, reason) (rate(ficus_decisions_total{route=~\"$route\"}[$__rate_interval]))", "{{backend}} / {{reason}}"))))
 	l.add(8, 8, timeseries("Fallbacks new → legacy",
 		"Requests of this route that the new side failed and legacy served. Zero when healthy.",
 		"reqps", nil,
-		q("A", "sum by (from, to) (rate(ficus_fallbacks_total{route=\"$route\"}[$__rate_interval]))", "{{from}} → {{to}}")))
+		q("A", "sum by (from, to) (rate(ficus_fallbacks_total{route=~\"$route\"}[$__rate_interval]))", "{{from}} → {{to}}")))
 	l.add(8, 8, stacked(timeseries("Upstream errors by reason",
 		"Failed exchanges of this route with its upstreams, by backend and reason.",
 		"reqps", nil,
-		q("A", "sum by (backend, reason) (rate(ficus_upstream_errors_total{route=\"$route\"}[$__rate_interval]))", "{{backend}} / {{reason}}"))))
+		q("A", "sum by (backend, reason) (rate(ficus_upstream_errors_total{route=~\"$route\"}[$__rate_interval]))", "{{backend}} / {{reason}}"))))
 	l.add(8, 8, timeseries("Retries, rate limiting and rejected overrides",
 		"Retries after connection errors, 429s from the route's rate limit, and ignored override headers on this route.",
 		"reqps", nil,
-		q("A", "sum by (backend) (rate(ficus_retries_total{route=\"$route\"}[$__rate_interval]))", "retries {{backend}}"),
-		q("B", "sum(rate(ficus_rate_limited_total{route=\"$route\"}[$__rate_interval]))", "429"),
-		q("C", "sum(rate(ficus_override_rejected_total{route=\"$route\"}[$__rate_interval]))", "override rejected")))
+		q("A", "sum by (backend) (rate(ficus_retries_total{route=~\"$route\"}[$__rate_interval]))", "retries {{backend}}"),
+		q("B", "sum(rate(ficus_rate_limited_total{route=~\"$route\"}[$__rate_interval]))", "429"),
+		q("C", "sum(rate(ficus_override_rejected_total{route=~\"$route\"}[$__rate_interval]))", "override rejected")))
 	l.add(8, 8, breakerTimeline("Breaker state by upstream",
 		"Circuit breakers of all upstreams (a breaker belongs to an upstream, not a route): green closed, yellow half-open, red open.",
-		q("A", "max by (backend) (ficus_breaker_state)", "{{backend}}")))
+		q("A", "max by (upstream) (ficus_breaker_state)", "{{upstream}}")))
 
 	rolloutRow(l, "$route: autopilot", r)
 
@@ -567,31 +755,32 @@ func routeDetail() obj {
 	l.add(8, 8, timeseries("Shadow diff rate",
 		"Share of compared shadow requests of this route whose new-side answer differed. Dashed: the 1% alert threshold.",
 		"percentunit", thresholds("green", 0.01, "red"),
-		q("A", "sum(rate(ficus_shadow_requests_total{route=\"$route\", result=\"diff\"}[$__rate_interval]) or 0 * rate(ficus_shadow_requests_total{route=\"$route\", result=\"match\"}[$__rate_interval]))\n/\nsum(rate(ficus_shadow_requests_total{route=\"$route\", result=~\"match|diff\"}[$__rate_interval]))", "diff rate")))
+		q("A", "sum(rate(ficus_shadow_requests_total{route=~\"$route\", result=\"diff\"}[$__rate_interval]) or 0 * rate(ficus_shadow_requests_total{route=~\"$route\", result=\"match\"}[$__rate_interval]))\n/\nsum(rate(ficus_shadow_requests_total{route=~\"$route\", result=~\"match|diff\"}[$__rate_interval]))", "diff rate")))
 	l.add(8, 8, stacked(timeseries("Shadow results",
 		"This route's shadow copies by outcome; 'dropped' above 5% of all fires FicusShadowDropping.",
 		"reqps", nil,
-		q("A", "sum by (result) (rate(ficus_shadow_requests_total{route=\"$route\"}[$__rate_interval]))", "{{result}}"))))
+		q("A", "sum by (result) (rate(ficus_shadow_requests_total{route=~\"$route\"}[$__rate_interval]))", "{{result}}"))))
 	l.add(8, 8, timeseries("Shadow latency p50 / p99",
 		"Duration of the shadow calls of this route.",
 		"s", nil,
-		q("A", "histogram_quantile(0.5, sum by (le) (rate(ficus_shadow_duration_seconds_bucket{route=\"$route\"}[$__rate_interval])))", "p50"),
-		q("B", "histogram_quantile(0.99, sum by (le) (rate(ficus_shadow_duration_seconds_bucket{route=\"$route\"}[$__rate_interval])))", "p99")))
+		q("A", "histogram_quantile(0.5, sum by (le) (rate(ficus_shadow_duration_seconds_bucket{route=~\"$route\"}[$__rate_interval])))", "p50"),
+		q("B", "histogram_quantile(0.99, sum by (le) (rate(ficus_shadow_duration_seconds_bucket{route=~\"$route\"}[$__rate_interval])))", "p99")))
 	l.add(12, 9, bargauge("Top differing shadow fields",
 		"The ten response fields (JSON paths) that differed most often between legacy and new on this route over the time range. Fix the top one first; a field that always differs may belong in the diff's ignore list.",
 		"short", thresholds("orange"), nil,
-		instant("A", "topk(10, sum by (field) (increase(ficus_shadow_field_diffs_total{route=\"$route\"}[$__range])))", "{{field}}")))
+		instant("A", "topk(10, sum by (field) (increase(ficus_shadow_field_diffs_total{route=~\"$route\"}[$__range])))", "{{field}}")))
 	l.add(12, 9, stat("Legacy last served this route",
 		"How long ago the legacy backend last answered this route. Weeks of silence at 100% canary means the legacy code behind it can be retired.",
 		"s", thresholds("red", 86400, "yellow", 604800, "green"),
-		q("A", "time() - max(ficus_legacy_route_last_hit_timestamp_seconds{route=\"$route\"})", "since last legacy hit")))
+		q("A", "time() - max(ficus_legacy_route_last_hit_timestamp_seconds{route=~\"$route\"})", "since last legacy hit")))
 
 	vars := append(datasourceVars(), obj{
 		"name": "route", "label": "Route", "type": "query",
-		"datasource": promDS(),
-		"definition": "label_values(ficus_requests_total, route)",
-		"query":      obj{"qryType": 1, "query": "label_values(ficus_requests_total, route)", "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-		"hide":       0, "includeAll": false, "multi": false, "options": []any{},
+		"datasource":  promDS(),
+		"description": "One or more routes; the panels add up the routes chosen.",
+		"definition":  "label_values(ficus_requests_total{" + fleetMatchers + "}, route)",
+		"query":       obj{"qryType": 1, "query": "label_values(ficus_requests_total{" + fleetMatchers + "}, route)", "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+		"hide":        0, "includeAll": true, "allValue": ".*", "multi": true, "options": []any{},
 		"refresh": 2, "regex": "", "sort": 1, "skipUrlSync": false,
 	})
 	params := append(timeParams(), obj{"key": "route", "value": "${route}"})

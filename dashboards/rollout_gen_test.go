@@ -88,7 +88,7 @@ func phaseTimeline(title, desc string, targets ...obj) obj {
 		},
 		"options": obj{
 			"showValue": "auto", "mergeValues": true, "rowHeight": 0.8, "alignValue": "left",
-			"legend":  obj{"displayMode": "list", "placement": "bottom", "showLegend": true},
+			"legend":  obj{"displayMode": "list", "placement": "bottom", "showLegend": true, "calcs": []any{}},
 			"tooltip": obj{"mode": "single", "sort": "none"},
 		},
 	}

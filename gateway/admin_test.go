@@ -29,7 +29,7 @@ func TestAdminListener(t *testing.T) {
 		{"/readyz", `"ready"`, 200},
 		{"/admin/routes", "admin:/admin/routes", 200},
 		{"/metrics", `ficus_requests_total{backend="legacy",code="200",method="GET",route="shop"} 1`, 200},
-		{"/metrics", `ficus_breaker_state{backend="legacy"} 0`, 200},
+		{"/metrics", `ficus_breaker_state{upstream="legacy"} 0`, 200},
 		{"/nothing", `"code":"NOT_FOUND"`, 404},
 	} {
 		resp, err := r.clients.Get(r.admin + tc.path)

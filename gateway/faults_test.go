@@ -221,7 +221,7 @@ func TestBreakerOpensAndRecoversThroughFaults(t *testing.T) {
 					t.Fatalf("timeout %d: %d %s", i+1, o.status, o.code)
 				}
 			}
-			if st := rig.r.counter(t, MetricBreakerState, "backend", tg.upstream); st != 2 {
+			if st := rig.r.counter(t, MetricBreakerState, LabelUpstream, tg.upstream); st != 2 {
 				t.Fatalf("breaker state %v after %d timeouts, want 2 (open)", st, faultTrips)
 			}
 			o := rig.call(t, tg.path)
@@ -237,7 +237,7 @@ func TestBreakerOpensAndRecoversThroughFaults(t *testing.T) {
 			}
 			rig.proxies[tg.upstream].Set(faultproxy.Fault{})
 			deadline := time.Now().Add(5 * time.Second)
-			for rig.r.counter(t, MetricBreakerState, "backend", tg.upstream) != 0 {
+			for rig.r.counter(t, MetricBreakerState, LabelUpstream, tg.upstream) != 0 {
 				if time.Now().After(deadline) {
 					t.Fatal("the breaker did not close after the fault cleared")
 				}

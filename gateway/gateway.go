@@ -222,6 +222,12 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.app = g.newPublicApp()
 	g.adminApp = g.newAdminApp(opts.Registry, opts.Admin)
+	srv := g.app.Server()
+	if err := opts.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: MetricOpenConnections, Help: "Client connections open on the public listener (idle keep-alive ones included).",
+	}, func() float64 { return float64(srv.GetOpenConnectionsCount()) })); err != nil {
+		return nil, fmt.Errorf("gateway: registering %s: %w", MetricOpenConnections, err)
+	}
 	return g, nil
 }
 
@@ -359,7 +365,7 @@ func (g *Gateway) registerBreakerGauges(reg *prometheus.Registry) error {
 		gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        MetricBreakerState,
 			Help:        "Circuit breaker state by upstream: 0 closed, 1 half-open, 2 open.",
-			ConstLabels: prometheus.Labels{"backend": name},
+			ConstLabels: prometheus.Labels{LabelUpstream: name},
 		}, func() float64 {
 			if up := g.gen.Load().ups[name]; up != nil {
 				return float64(up.State())

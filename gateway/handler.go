@@ -311,6 +311,7 @@ func (g *Gateway) finish(c *fiber.Ctx, x *exchange, rid []byte, err error, start
 	}
 	g.m.request(x.ri, x.backend, x.method, status, rs.name)
 	g.m.perRoute[x.ri].duration[x.backend].Observe(elapsed.Seconds())
+	g.m.bytes(x.ri, x.backend, c.Request().Header.ContentLength(), c.Response().Header.ContentLength())
 	sec := at.Unix()
 	if x.backend == decide.Legacy && x.answered && g.hits != nil {
 		g.hits.Hit(x.ri, c, at)

@@ -23,6 +23,26 @@ const (
 	MetricRetries         = "ficus_retries_total"
 	MetricRateLimited     = "ficus_rate_limited_total"
 	MetricInFlight        = "ficus_requests_in_flight"
+	MetricRequestBytes    = "ficus_request_bytes_total"
+	MetricResponseBytes   = "ficus_response_bytes_total"
+	MetricOpenConnections = "ficus_open_connections"
+	MetricConfigReloads   = "ficus_config_reloads_total"
+)
+
+// Label names. On request metrics `backend` is the side that served
+// (legacy or new); on per-upstream metrics (ficus_breaker_state)
+// `upstream` is the upstream's name from the configuration. A route's
+// side maps to an upstream through its config (route.legacy, route.new).
+const (
+	LabelBackend  = "backend"
+	LabelUpstream = "upstream"
+)
+
+// Results of a configuration reload, the label values of
+// MetricConfigReloads.
+const (
+	ReloadApplied  = "applied"
+	ReloadRejected = "rejected"
 )
 
 const numBackends = 2 // decide.Legacy, decide.New
@@ -53,7 +73,8 @@ type metrics struct {
 	inFlight      atomic.Int64
 	inFlightGauge prometheus.GaugeFunc
 	perRoute      []routeMetrics
-	codeCache     []codeCounters // route × backend × method
+	codeCache     []codeCounters        // route × backend × method
+	reloads       [2]prometheus.Counter // applied, rejected
 }
 
 type routeMetrics struct {
@@ -61,6 +82,8 @@ type routeMetrics struct {
 	upErrors    [numBackends][proxy.NumFailures]prometheus.Counter
 	decisions   [numBackends][]prometheus.Counter // by decide.Reason
 	retries     [numBackends]prometheus.Counter
+	reqBytes    [numBackends]prometheus.Counter
+	respBytes   [numBackends]prometheus.Counter
 	fallbacks   prometheus.Counter // new -> legacy
 	rateLimited prometheus.Counter
 }
@@ -100,7 +123,17 @@ func newMetrics(reg *prometheus.Registry, tb *route.Table) (*metrics, error) {
 	rateLimited := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: MetricRateLimited, Help: "Requests refused with 429 by the route's rate limit.",
 	}, []string{"route"})
-	for _, c := range []prometheus.Collector{m.requests, m.inFlightGauge, duration, upErrors, decisions, fallbacks, retries, rateLimited} {
+	reqBytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricRequestBytes, Help: "Request body bytes forwarded, by route and serving backend (bodies with a Content-Length; chunked bodies are not counted).",
+	}, []string{"route", "backend"})
+	respBytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricResponseBytes, Help: "Response body bytes relayed from the upstreams, by route and serving backend (bodies with a Content-Length; streamed bodies of unknown length are not counted).",
+	}, []string{"route", "backend"})
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricConfigReloads, Help: "Configuration reloads by result: applied, rejected (the old configuration kept serving).",
+	}, []string{"result"})
+	m.reloads = [2]prometheus.Counter{reloads.WithLabelValues(ReloadApplied), reloads.WithLabelValues(ReloadRejected)}
+	for _, c := range []prometheus.Collector{m.requests, m.inFlightGauge, duration, upErrors, decisions, fallbacks, retries, rateLimited, reqBytes, respBytes, reloads} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -114,6 +147,8 @@ func newMetrics(reg *prometheus.Registry, tb *route.Table) (*metrics, error) {
 			bn := decide.Backend(b).String()
 			rm.duration[b] = duration.WithLabelValues(name, bn)
 			rm.retries[b] = retries.WithLabelValues(name, bn)
+			rm.reqBytes[b] = reqBytes.WithLabelValues(name, bn)
+			rm.respBytes[b] = respBytes.WithLabelValues(name, bn)
 			for f := proxy.FailConnect; f < proxy.NumFailures; f++ {
 				rm.upErrors[b][f] = upErrors.WithLabelValues(name, bn, f.String())
 			}
@@ -156,4 +191,29 @@ func (m *metrics) request(ri int, b decide.Backend, meth route.Method, code int,
 	}
 	cc.mu.Unlock()
 	c.Inc()
+}
+
+// bytes counts one exchange's body sizes as declared by Content-Length
+// (negative: chunked or unknown, not counted). Integral adds are one
+// atomic add each.
+func (m *metrics) bytes(ri int, b decide.Backend, reqLen, respLen int) {
+	rm := &m.perRoute[ri]
+	if reqLen > 0 {
+		rm.reqBytes[b].Add(float64(reqLen))
+	}
+	if respLen > 0 {
+		rm.respBytes[b].Add(float64(respLen))
+	}
+}
+
+// RecordConfigReload counts one configuration reload in
+// ficus_config_reloads_total: result applied when err is nil, else
+// rejected. Whoever reloads (SIGHUP, POST /admin/reload) calls it once per
+// attempt.
+func (g *Gateway) RecordConfigReload(err error) {
+	if err == nil {
+		g.m.reloads[0].Inc()
+	} else {
+		g.m.reloads[1].Inc()
+	}
 }

@@ -195,8 +195,8 @@ func TestNewDownServedByLegacyWithoutClientErrors(t *testing.T) {
 	if got := strings.Join(reasons, ","); got != "connect,connect,breaker_open,breaker_open,breaker_open" {
 		t.Fatalf("fallback reasons %s", got)
 	}
-	if r.gw.Breakers()["catalog"] != "open" || r.counter(t, MetricBreakerState, "backend", "catalog") != 2 {
-		t.Fatalf("breaker %v, gauge %v", r.gw.Breakers(), r.counter(t, MetricBreakerState, "backend", "catalog"))
+	if r.gw.Breakers()["catalog"] != "open" || r.counter(t, MetricBreakerState, LabelUpstream, "catalog") != 2 {
+		t.Fatalf("breaker %v, gauge %v", r.gw.Breakers(), r.counter(t, MetricBreakerState, LabelUpstream, "catalog"))
 	}
 	if got := r.counter(t, MetricFallbacks, "route", "products", "from", "new", "to", "legacy"); got != 5 {
 		t.Fatalf("fallbacks = %v", got)
@@ -251,7 +251,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	if resp, body := r.get(t, "/p/1"); resp.StatusCode != 200 || string(body) != "fine" {
 		t.Fatalf("probe answered %d %q", resp.StatusCode, body)
 	}
-	if got := r.gw.Breakers()["catalog"]; got != "closed" || r.counter(t, MetricBreakerState, "backend", "catalog") != 0 {
+	if got := r.gw.Breakers()["catalog"]; got != "closed" || r.counter(t, MetricBreakerState, LabelUpstream, "catalog") != 0 {
 		t.Fatalf("breaker %s after a successful probe", got)
 	}
 }

@@ -116,6 +116,7 @@ func (s *Shop) applyFaults(w http.ResponseWriter, r *http.Request, path string) 
 	log := s.logger(r.Context())
 	if f.Outage {
 		log.InfoContext(r.Context(), "injected outage", "path", path, "mode", f.OutageMode)
+		s.metrics.fault(faultOutage)
 		if f.OutageMode == outageClose {
 			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 				_ = conn.Close()
@@ -127,6 +128,7 @@ func (s *Shop) applyFaults(w http.ResponseWriter, r *http.Request, path string) 
 		return false
 	}
 	if f.LatencyMS > 0 {
+		s.metrics.fault(faultLatency)
 		timer := time.NewTimer(time.Duration(f.LatencyMS) * time.Millisecond)
 		defer timer.Stop()
 		select {
@@ -138,6 +140,7 @@ func (s *Shop) applyFaults(w http.ResponseWriter, r *http.Request, path string) 
 	}
 	if f.ErrorRate > 0 && s.cfg.FaultRand() < f.ErrorRate {
 		log.InfoContext(r.Context(), "injected error", "path", path, "error_rate", f.ErrorRate)
+		s.metrics.fault(faultError)
 		writeErrorPage(w, http.StatusInternalServerError, "")
 		return false
 	}

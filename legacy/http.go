@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 )
 
 // Headers an old servlet container sends; they make the legacy look like
@@ -120,6 +122,7 @@ func (s *Shop) serve(w http.ResponseWriter, r *http.Request, byPath map[string]r
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: strings.ToUpper(randomHex(16)), Path: "/shop", HttpOnly: true})
 	}
 
+	handler := svcmetrics.Unmatched
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -134,6 +137,7 @@ func (s *Shop) serve(w http.ResponseWriter, r *http.Request, byPath map[string]r
 		}
 		s.reqlog.Request(r.Context(), rec.status, "method", r.Method, "path", r.URL.Path,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", reqID)
+		s.metrics.request(handler, r.Method, rec.status, time.Since(start))
 	}()
 
 	rt, ok := byPath[r.URL.Path]
@@ -141,6 +145,7 @@ func (s *Shop) serve(w http.ResponseWriter, r *http.Request, byPath map[string]r
 		writeErrorPage(rec, http.StatusNotFound, r.URL.Path)
 		return
 	}
+	handler = rt.path
 	if !allowed(rt.methods, r.Method) {
 		allow := slices.Clone(rt.methods)
 		if slices.Contains(allow, http.MethodGet) {

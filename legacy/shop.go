@@ -20,6 +20,7 @@ import (
 
 	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults applied by Open to zero Config fields.
@@ -55,6 +56,12 @@ type Config struct {
 	// injected error rate hits a request. It is called concurrently. nil
 	// means math/rand/v2's Float64; tests inject a fixed sequence.
 	FaultRand func() float64
+	// Metrics receives the shop's metrics (requests by servlet path,
+	// injected faults). The shop does not serve them itself: every path of
+	// its listener may be forwarded by a gateway's catch-all route, so the
+	// caller serves the registry on a listener of its own (ficus legacy
+	// --metrics-listen). nil means none are kept.
+	Metrics prometheus.Registerer
 }
 
 // withDefaults returns cfg with every zero field replaced by its default.
@@ -96,6 +103,7 @@ type Shop struct {
 	reqlog  *reqlog.Logger // request lines: debug, failures rate-limited
 	faults  *faultTable
 	handler http.Handler
+	metrics *metrics
 }
 
 // Open opens the shop's database, migrates its schema and, on first start
@@ -117,7 +125,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Shop, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("legacy: %w", err)
 	}
-	s := &Shop{cfg: cfg, db: db, log: log.With("component", "legacy"), faults: newFaultTable()}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s := &Shop{cfg: cfg, db: db, log: log.With("component", "legacy"), faults: newFaultTable(), metrics: m}
 	s.reqlog = reqlog.New(s.log)
 	seeded, err := s.seed(ctx)
 	if err != nil {

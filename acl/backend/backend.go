@@ -22,11 +22,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-gw/ficus/acl"
 	"github.com/ficus-gw/ficus/contracts/providerstate"
 	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
@@ -64,6 +66,11 @@ type Config struct {
 	// (POST /_pact/provider-states, loopback clients only). For test and
 	// demo instances only; false means off.
 	ProviderStates bool
+	// Metrics receives the backend's metrics (ficus_acl_* and its HTTP
+	// requests') and is served at GET /metrics on the backend's own
+	// listener (the gateway forwards no route there). nil means none are
+	// exported and there is no /metrics.
+	Metrics *prometheus.Registry
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -124,6 +131,7 @@ type Backend struct {
 	app    *fiber.App
 	// openAPI is the document served at /openapi.yaml (PublicContract).
 	openAPI []byte
+	metrics *metrics
 
 	indexMu sync.Mutex // one catch-up of the order index at a time
 }
@@ -161,7 +169,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	b := &Backend{cfg: cfg, log: log, reqlog: reqlog.New(log), db: db, legacy: client, tr: tr, openAPI: spec}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	b := &Backend{cfg: cfg, log: log, reqlog: reqlog.New(log), db: db, legacy: client, tr: tr, openAPI: spec, metrics: m}
 	b.app = b.newApp()
 	return b, nil
 }
@@ -245,6 +258,10 @@ func (b *Backend) newApp() *fiber.App {
 	})
 	app.Use(recover.New())
 	app.Use(apierr.RequestIDMiddleware(b.cfg.RequestID))
+	if b.metrics != nil {
+		app.Use(b.metrics.http.Fiber())
+		svcmetrics.Mount(app, b.cfg.Metrics)
+	}
 	app.Use(b.accessLog)
 	app.Get("/openapi.yaml", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/yaml")

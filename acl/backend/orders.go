@@ -160,6 +160,7 @@ func (b *Backend) placeOrder(c *fiber.Ctx) error {
 		if s.hash != hash {
 			return reused()
 		}
+		b.metrics.replayed()
 		return replay(c, s)
 	}
 	a, err := b.legacy.PlaceOrder(ctx(c), form)

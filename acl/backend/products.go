@@ -129,6 +129,7 @@ func (b *Backend) getProduct(c *fiber.Ctx) error {
 // contract's error for it.
 func (b *Backend) legacyError(c *fiber.Ctx, op acl.Op, err error) error {
 	ae := acl.ContractError(op, err)
+	b.metrics.legacyError(string(op), ae.Code)
 	if apierr.Status(ae.Code) >= http.StatusInternalServerError {
 		b.log.Error("legacy call failed", "op", string(op), "err", err, "request_id", apierr.RequestID(c))
 	}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/ficus-gw/ficus/acl/backend"
 	"github.com/ficus-gw/ficus/acl/dualrun"
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"github.com/ficus-gw/ficus/legacy"
 	"github.com/ficus-gw/ficus/newsvc/catalog"
 	"github.com/ficus-gw/ficus/newsvc/order"
@@ -20,25 +23,31 @@ func init() {
 	register("legacy", command{
 		summary: "run the simulated legacy shop (XML, RPC-style URLs, SQLite)",
 		usage: `
-Usage: ficus legacy [--listen ADDR] [--db FILE]
+Usage: ficus legacy [--listen ADDR] [--db FILE] [--metrics-listen ADDR]
 
 Runs the legacy shop monolith: RPC-style URLs under /shop/, XML answers,
 business errors inside HTTP 200, its own SQLite database (seeded on first
 start) and a fault-injection admin endpoint at /shop/admin/faults.
 
+Its metrics are served at /metrics on a listener of their own
+(--metrics-listen), never on the shop's port: a gateway's catch-all route
+forwards every path there.
+
 Example:
   ficus legacy --listen 127.0.0.1:8081 --db data/legacy.db
   curl 'http://127.0.0.1:8081/shop/catalog.do?page=1'
+  curl http://127.0.0.1:8087/metrics
 `,
 		run: func(ctx context.Context, args []string, env *environment) error {
 			fs := newFlags("legacy", env)
 			addr := fs.String("listen", "127.0.0.1:8081", "address to listen on")
 			db := fs.String("db", filepath.Join("data", "legacy.db"), "SQLite file (created and seeded when absent)")
+			metricsAddr := fs.String("metrics-listen", "127.0.0.1:8087", "address of the /metrics listener (\"\" for none)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
 			g := newGroup(ctx)
-			if err := startLegacy(g, *addr, *db, env); err != nil {
+			if err := startLegacy(g, *addr, *db, *metricsAddr, env); err != nil {
 				return err
 			}
 			return g.Wait()
@@ -183,9 +192,12 @@ Examples:
 	})
 }
 
-func startLegacy(g *group, addr, db string, env *environment) error {
+// startLegacy runs the shop on addr and, unless metricsAddr is empty, its
+// /metrics on a listener of its own.
+func startLegacy(g *group, addr, db, metricsAddr string, env *environment) error {
 	log := env.logger() // the shop names itself in its log lines
-	shop, err := legacy.Open(g.ctx, legacy.Config{DBPath: db}, log)
+	reg := svcmetrics.NewRegistry(version)
+	shop, err := legacy.Open(g.ctx, legacy.Config{DBPath: db, Metrics: reg}, log)
 	if err != nil {
 		return fmt.Errorf("opening the legacy shop: %w", err)
 	}
@@ -194,17 +206,32 @@ func startLegacy(g *group, addr, db string, env *environment) error {
 		_ = shop.Close()
 		return err
 	}
-	log.Info("legacy shop listening", "addr", ln.Addr().String(), "db", db)
+	var mln net.Listener
+	if metricsAddr != "" {
+		if mln, err = listen("legacy metrics", metricsAddr); err != nil {
+			_ = ln.Close()
+			_ = shop.Close()
+			return err
+		}
+	}
+	log.Info("legacy shop listening", "addr", ln.Addr().String(), "db", db, "metrics", metricsAddr)
 	g.Defer(func() { _ = shop.Close() })
 	g.Go("legacy", func(ctx context.Context) error {
 		return serveHTTP(ctx, ln, shop.Handler(), log)
 	})
+	if mln != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", svcmetrics.Handler(reg))
+		g.Go("legacy metrics", func(ctx context.Context) error {
+			return serveHTTP(ctx, mln, mux, log)
+		})
+	}
 	return nil
 }
 
 func startCatalog(g *group, addr, db string, env *environment, opts ...func(*catalog.Config)) error {
 	log := env.logger().With("component", "catalog")
-	cfg := catalog.Config{DBPath: db}
+	cfg := catalog.Config{DBPath: db, Metrics: svcmetrics.NewRegistry(version)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -228,7 +255,7 @@ func startCatalog(g *group, addr, db string, env *environment, opts ...func(*cat
 
 func startOrders(g *group, addr, db, catalogURL string, lease time.Duration, env *environment, opts ...func(*order.Config)) (*order.Service, error) {
 	log := env.logger().With("component", "orders")
-	cfg := order.Config{DBPath: db, CatalogURL: catalogURL, IdempotencyLease: lease}
+	cfg := order.Config{DBPath: db, CatalogURL: catalogURL, IdempotencyLease: lease, Metrics: svcmetrics.NewRegistry(version)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -254,7 +281,7 @@ func startOrders(g *group, addr, db, catalogURL string, lease time.Duration, env
 // backend): the gateway routes the legacy share of /api/v1 traffic here.
 func startACL(g *group, addr, db, legacyURL string, env *environment, opts ...func(*backend.Config)) error {
 	log := env.logger().With("component", "acl")
-	cfg := backend.Config{LegacyURL: legacyURL, DBPath: db}
+	cfg := backend.Config{LegacyURL: legacyURL, DBPath: db, Metrics: svcmetrics.NewRegistry(version)}
 	for _, o := range opts {
 		o(&cfg)
 	}

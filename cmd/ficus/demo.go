@@ -125,6 +125,9 @@ const (
 	// through the gateway.
 	demoCatalogFaultsPort = 8085
 	demoOrdersFaultsPort  = 8086
+	// demoLegacyMetricsPort serves the legacy shop's /metrics: not on the
+	// shop's port, which the gateway's default route forwards everything to.
+	demoLegacyMetricsPort = 8087
 )
 
 func (o demoOptions) addr(port int) string {
@@ -255,7 +258,7 @@ func runDemo(ctx context.Context, o demoOptions, env *environment) error {
 	var pgDSN string
 	gateways := make([]*config.Config, 0, replicas)
 	start := func() error {
-		if err := startLegacy(g, legacyAddr, filepath.Join(data, "legacy.db"), env); err != nil {
+		if err := startLegacy(g, legacyAddr, filepath.Join(data, "legacy.db"), o.addr(demoLegacyMetricsPort), env); err != nil {
 			return err
 		}
 		catalogFaults, err := startFaults(g, "catalog", o.addr(demoCatalogFaultsPort), env)
@@ -333,10 +336,10 @@ func runDemo(ctx context.Context, o demoOptions, env *environment) error {
 	if pgDSN != "" {
 		fmt.Fprintf(tw, "  control plane\t%s\tPostgreSQL shared by every gateway replica (data in %s)\n", pgDSN, filepath.Join(data, "postgres"))
 	}
-	fmt.Fprintf(tw, "  legacy shop\thttp://%s\t/shop/catalog.do, fault injection at /shop/admin/faults\n", legacyAddr)
-	fmt.Fprintf(tw, "  catalog service\thttp://%s\t/openapi.yaml /api/v1/products\n", catalogAddr)
-	fmt.Fprintf(tw, "  order service\thttp://%s\t/openapi.yaml /api/v1/orders\n", ordersAddr)
-	fmt.Fprintf(tw, "  ACL backend\thttp://%s\t/api/v1 served from the legacy\n", aclAddr)
+	fmt.Fprintf(tw, "  legacy shop\thttp://%s\t/shop/catalog.do, fault injection at /shop/admin/faults (metrics: http://%s/metrics)\n", legacyAddr, o.addr(demoLegacyMetricsPort))
+	fmt.Fprintf(tw, "  catalog service\thttp://%s\t/openapi.yaml /api/v1/products /metrics\n", catalogAddr)
+	fmt.Fprintf(tw, "  order service\thttp://%s\t/openapi.yaml /api/v1/orders /metrics\n", ordersAddr)
+	fmt.Fprintf(tw, "  ACL backend\thttp://%s\t/api/v1 served from the legacy, /metrics\n", aclAddr)
 	fmt.Fprintf(tw, "  catalog faults\thttp://%s\tPUT/DELETE /admin/faults: fault injection for drills (loopback only)\n", o.addr(demoCatalogFaultsPort))
 	fmt.Fprintf(tw, "  order faults\thttp://%s\tPUT/DELETE /admin/faults: fault injection for drills (loopback only)\n", o.addr(demoOrdersFaultsPort))
 	fmt.Fprintf(tw, "  dual-run sync\t\tbackfills legacy data into the new services, then follows both sides\n")

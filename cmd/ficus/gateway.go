@@ -22,10 +22,10 @@ import (
 	"github.com/ficus-gw/ficus/gateway/shadow"
 	"github.com/ficus-gw/ficus/internal/pgdb"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 func init() {
@@ -107,8 +107,7 @@ func startGateway(g *group, cfg *config.Config, env *environment, options ...gat
 		o(&gopts)
 	}
 	log := env.logger().With("component", "gateway")
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := svcmetrics.NewRegistry(version) // ficus_build_info, Go runtime, process
 
 	cp, err := openControlPlane(g, cfg, reg, log.With("subsystem", "controlplane"))
 	if err != nil {

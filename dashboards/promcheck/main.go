@@ -6,8 +6,10 @@
 //
 // An expression that finds nothing because it reads a metric the gateway does
 // not export yet (dashboards.PendingMetrics) is reported as pending and
-// counted as skipped, unless --strict. Anything else that finds nothing
-// before --timeout is a failure, as is a query Prometheus rejects.
+// counted as skipped; a pending metric that is exported after all fails the
+// check until it is removed from the list, so the list cannot hide
+// anything for long. Anything else that finds nothing before --timeout is a
+// failure, as is a query Prometheus rejects.
 //
 //	go run ./dashboards/promcheck --prometheus http://127.0.0.1:9090
 package main
@@ -41,7 +43,6 @@ func main() {
 type options struct {
 	prometheus   string        // base URL
 	job          string        // scrape job that must be up first
-	strict       bool          // pending metrics fail
 	timeout      time.Duration // total budget, waiting included
 	poll         time.Duration // pause between rounds
 	rateInterval string        // value of $__rate_interval
@@ -57,7 +58,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var routes string
 	fs.StringVar(&o.prometheus, "prometheus", "", "base URL of the Prometheus to query (required)")
 	fs.StringVar(&o.job, "job", "ficus-gateway", "scrape job whose target must be up before querying")
-	fs.BoolVar(&o.strict, "strict", false, "fail expressions over metrics the gateway does not export yet, instead of reporting them pending")
 	fs.DurationVar(&o.timeout, "timeout", 90*time.Second, "total time allowed, waiting for samples included")
 	fs.DurationVar(&o.poll, "poll", 2*time.Second, "pause between query rounds while expressions still return nothing")
 	fs.StringVar(&o.rateInterval, "rate-interval", "30s", "value substituted for $__rate_interval and $__interval")
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "promcheck: %d passed, %d failed, %d skipped\n", passed, failed, skipped)
 	if skipped > 0 {
-		fmt.Fprintln(stdout, "(skipped = pending: the metric is not exported yet; --strict makes them failures)")
+		fmt.Fprintln(stdout, "(skipped = pending: the metric is not exported yet; see dashboards.PendingMetrics)")
 	}
 	if failed > 0 {
 		return 1
@@ -182,7 +182,7 @@ func check(ctx context.Context, c *client, o options, exprs []dashboards.Expr) (
 			switch {
 			case r.status == statusPass, r.final:
 				done[i] = true
-			case r.status == statusPending && !o.strict:
+			case r.status == statusPending:
 				// settled unless the metric appears; checked again next round
 				// only if others are still open
 			default:
@@ -202,7 +202,15 @@ func check(ctx context.Context, c *client, o options, exprs []dashboards.Expr) (
 
 func evaluate(ctx context.Context, c *client, o options, e dashboards.Expr, all []dashboards.Expr,
 	routes []string, present, pending map[string]bool) result {
-	vars := map[string]string{"__rate_interval": o.rateInterval, "__interval": o.rateInterval, "__range": o.rangeDur}
+	// The fleet variables at their default, All (allValue .*).
+	for _, m := range dashboards.SourceMetrics(dashboards.MetricNames(e.PromQL), all) {
+		if pending[m] && present[m] {
+			return result{expr: e, status: statusFail, final: true,
+				detail: fmt.Sprintf("%s is exported now: remove it from dashboards.PendingMetrics", m)}
+		}
+	}
+	vars := map[string]string{"__rate_interval": o.rateInterval, "__interval": o.rateInterval, "__range": o.rangeDur,
+		"environment": ".*", "job": ".*", "instance": ".*"}
 	tries := []string{""}
 	if slices.Contains(dashboards.Variables(e.PromQL), "route") {
 		tries = routes
@@ -254,8 +262,6 @@ func evaluate(ctx context.Context, c *client, o options, e dashboards.Expr, all 
 	switch {
 	case len(missing) > 0:
 		return result{expr: e, status: statusFail, detail: fmt.Sprintf("no series: metric not exported by the target: %s", strings.Join(missing, ", ")), query: last}
-	case len(missingPending) > 0 && o.strict:
-		return result{expr: e, status: statusFail, detail: fmt.Sprintf("no series: pending metric not exported yet (strict): %s", strings.Join(missingPending, ", ")), query: last}
 	case len(missingPending) > 0:
 		return result{expr: e, status: statusPending, detail: "pending: metric not yet exported: " + strings.Join(missingPending, ", ")}
 	}

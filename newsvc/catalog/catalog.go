@@ -86,9 +86,11 @@ type Config struct {
 	// the access log: fault injection for drills (newsvc/faults). Nil (the
 	// default): none.
 	Faults fiber.Handler
-	// Metrics receives the catalog's and its outbox's metrics. nil means
-	// none are exported.
-	Metrics prometheus.Registerer
+	// Metrics receives the catalog's, its outbox's and its HTTP requests'
+	// metrics, and is served at GET /metrics on the service's own listener
+	// (the gateway forwards no route there). nil means none are exported
+	// and there is no /metrics.
+	Metrics *prometheus.Registry
 	// RequestID generates ids for requests that bring no valid X-Request-Id.
 	// nil means random UUIDs.
 	RequestID func() string

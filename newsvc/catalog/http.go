@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/ficus-gw/ficus/contracts/providerstate"
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
 )
@@ -55,6 +56,11 @@ func (s *Service) newApp() *fiber.App {
 	})
 	app.Use(recover.New())
 	app.Use(apierr.RequestIDMiddleware(s.cfg.RequestID))
+	if s.metrics != nil {
+		// Before the rate limit: a scrape is never refused.
+		app.Use(s.metrics.http.Fiber())
+		svcmetrics.Mount(app, s.cfg.Metrics)
+	}
 	app.Use(s.accessLog)
 	if s.cfg.Faults != nil {
 		app.Use(s.cfg.Faults)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -28,20 +29,29 @@ const (
 
 // metrics are nil-safe so that a Service without a registry counts nothing.
 type metrics struct {
+	http        *svcmetrics.HTTP
 	adjustments *prometheus.CounterVec
 	rateLimited prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
 	}
+	h, err := svcmetrics.NewHTTP(reg)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: registering metrics: %w", err)
+	}
 	m := &metrics{
+		http: h,
 		adjustments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricStockAdjustments,
 			Help: "Stock adjustment requests by outcome: applied, replayed (same Idempotency-Key), out_of_stock, key_reused, shadow, reference_released (a late reservation refused)."},
 			[]string{"outcome"}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricRateLimited,
 			Help: "Requests answered 429 by the catalog's own token bucket."}),
+	}
+	for _, o := range []string{outcomeApplied, outcomeReplayed, outcomeOutOfStock, outcomeKeyReused, outcomeShadow, outcomeReferenceReleased} {
+		m.adjustments.WithLabelValues(o) // every outcome from the start, at 0
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.adjustments, m.rateLimited} {

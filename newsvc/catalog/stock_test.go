@@ -74,7 +74,10 @@ func TestStockAdjustmentIsIdempotent(t *testing.T) {
 # TYPE ficus_catalog_stock_adjustments_total counter
 ficus_catalog_stock_adjustments_total{outcome="applied"} 1
 ficus_catalog_stock_adjustments_total{outcome="key_reused"} 2
+ficus_catalog_stock_adjustments_total{outcome="out_of_stock"} 0
+ficus_catalog_stock_adjustments_total{outcome="reference_released"} 0
 ficus_catalog_stock_adjustments_total{outcome="replayed"} 1
+ficus_catalog_stock_adjustments_total{outcome="shadow"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), catalog.MetricStockAdjustments); err != nil {
 		t.Error(err)

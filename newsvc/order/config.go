@@ -88,9 +88,12 @@ type Config struct {
 	// IdempotencyTTL is how long a finished Idempotency-Key is remembered
 	// (and its reply replayed); Run forgets older ones hourly. Zero means 24h.
 	IdempotencyTTL time.Duration
-	// Metrics receives the service's Prometheus metrics (ficus_order_*).
-	// Nil means they are kept but not exported.
-	Metrics prometheus.Registerer
+	// Metrics receives the service's Prometheus metrics (ficus_order_*,
+	// its outbox's ficus_outbox_* and its HTTP requests') and is served at
+	// GET /metrics on the service's own listener (the gateway forwards no
+	// route there). Nil means they are kept but not exported, and there is
+	// no /metrics.
+	Metrics *prometheus.Registry
 	// RequestID generates request ids when the client sends none. Nil means
 	// random UUIDs.
 	RequestID func() string

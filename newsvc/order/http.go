@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"math"
 	"strconv"
 	"strings"
@@ -75,6 +76,10 @@ func (s *Service) newApp() *fiber.App {
 		gen = uuid.NewString
 	}
 	app.Use(apierr.RequestIDMiddleware(gen))
+	if s.cfg.Metrics != nil {
+		app.Use(s.metrics.http.Fiber())
+		svcmetrics.Mount(app, s.cfg.Metrics)
+	}
 	app.Use(s.accessLog)
 	if s.cfg.Faults != nil {
 		app.Use(s.cfg.Faults)

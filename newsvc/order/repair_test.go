@@ -96,11 +96,11 @@ func TestSweeperReleasesAClaimWhoseProcessDied(t *testing.T) {
 	if n := h.countRows("idempotency_keys") + h.countRows("pending_reference_releases"); n != 0 {
 		t.Fatalf("%d claims or queued releases left after the sweep", n)
 	}
-	if v := metricstest.Value(t, reg, metricRepairs, "kind", repairClaimReleased); v != 1 {
-		t.Fatalf("%s{kind=%s} = %v, want 1", metricRepairs, repairClaimReleased, v)
+	if v := metricstest.Value(t, reg, MetricRepairs, "kind", repairClaimReleased); v != 1 {
+		t.Fatalf("%s{kind=%s} = %v, want 1", MetricRepairs, repairClaimReleased, v)
 	}
-	if v := metricstest.Value(t, reg, metricRepairs, "kind", repairReferenceReleased); v != 1 {
-		t.Fatalf("%s{kind=%s} = %v, want 1", metricRepairs, repairReferenceReleased, v)
+	if v := metricstest.Value(t, reg, MetricRepairs, "kind", repairReferenceReleased); v != 1 {
+		t.Fatalf("%s{kind=%s} = %v, want 1", MetricRepairs, repairReferenceReleased, v)
 	}
 	if in := h.integrity(""); len(in.StaleClaims) != 0 {
 		t.Fatalf("stale claims after the sweep: %+v", in.StaleClaims)
@@ -118,7 +118,7 @@ func TestSweeperReleasesAClaimWhoseProcessDied(t *testing.T) {
 	// A second sweep later finds nothing to do.
 	h.clock.Advance(2 * h.svc.cfg.IdempotencyLease)
 	h.svc.sweep(context.Background())
-	if v := metricstest.Value(t, reg, metricRepairs, "kind", repairClaimReleased); v != 1 || h.catalog.stock("A") != 7 {
+	if v := metricstest.Value(t, reg, MetricRepairs, "kind", repairClaimReleased); v != 1 || h.catalog.stock("A") != 7 {
 		t.Fatalf("a finished order's claim was swept: repairs %v, stock %d", v, h.catalog.stock("A"))
 	}
 }
@@ -145,8 +145,8 @@ func TestSweeperFinishesAClaimWhoseOrderWasBooked(t *testing.T) {
 	}
 	h.clock.Advance(h.svc.cfg.IdempotencyLease + time.Second)
 	h.svc.sweep(ctx)
-	if v := metricstest.Value(t, reg, metricRepairs, "kind", repairClaimFinished); v != 1 {
-		t.Fatalf("%s{kind=%s} = %v, want 1", metricRepairs, repairClaimFinished, v)
+	if v := metricstest.Value(t, reg, MetricRepairs, "kind", repairClaimFinished); v != 1 {
+		t.Fatalf("%s{kind=%s} = %v, want 1", MetricRepairs, repairClaimFinished, v)
 	}
 	res := h.place("died-2", body)
 	wantStatus(t, res, http.StatusCreated, "")
@@ -269,8 +269,8 @@ func TestLostReservationAnswerIsReleasedByReference(t *testing.T) {
 	if n := h.countRows("pending_reference_releases") + h.countRows("idempotency_keys") + h.countRows("orders"); n != 0 {
 		t.Fatalf("%d rows left behind (queued releases, claims, orders)", n)
 	}
-	if v := metricstest.Value(t, reg, metricRepairs, "kind", repairReservationUnknown); v != 1 {
-		t.Fatalf("%s{kind=%s} = %v, want 1", metricRepairs, repairReservationUnknown, v)
+	if v := metricstest.Value(t, reg, MetricRepairs, "kind", repairReservationUnknown); v != 1 {
+		t.Fatalf("%s{kind=%s} = %v, want 1", MetricRepairs, repairReservationUnknown, v)
 	}
 
 	// The client retries the key: one order, stock taken once.

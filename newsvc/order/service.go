@@ -91,8 +91,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		metrics:  m,
 	}
 	s.limiter = newAdmission(cfg)
+	obOpts := []outbox.Option{outbox.WithClock(cfg.Now), outbox.WithUpcasters(Upcasters()...)}
+	if cfg.Metrics != nil {
+		obOpts = append(obOpts, outbox.WithMetrics(cfg.Metrics, "orders"))
+	}
 	s.dispatcher = outbox.NewDispatcher(db, cfg.Subscribers, &http.Client{Timeout: 30 * time.Second},
-		log.With("component", "outbox"), outbox.WithClock(cfg.Now), outbox.WithUpcasters(Upcasters()...))
+		log.With("component", "outbox"), obOpts...)
 	s.app = s.newApp()
 	return s, nil
 }

@@ -269,9 +269,10 @@ ficus_order_catalog_breaker_open 1
 # HELP ficus_order_catalog_calls_total Calls to the Catalog by outcome: ok, failure (transport, timeout, 5xx), rejected (breaker open).
 # TYPE ficus_order_catalog_calls_total counter
 ficus_order_catalog_calls_total{outcome="failure"} 3
+ficus_order_catalog_calls_total{outcome="ok"} 0
 ficus_order_catalog_calls_total{outcome="rejected"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), metricBreakerOpen, metricCatalogCalls); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), MetricBreakerOpen, MetricCatalogCalls); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -214,7 +214,7 @@ func read(mfs []*dto.MetricFamily, routes []string, newUpstream string) (t total
 			}
 		case gateway.MetricBreakerState:
 			for _, m := range mf.GetMetric() {
-				if label(m, "backend") == newUpstream && m.GetGauge().GetValue() >= 2 {
+				if label(m, gateway.LabelUpstream) == newUpstream && m.GetGauge().GetValue() >= 2 {
 					breakerOpen = true
 				}
 			}

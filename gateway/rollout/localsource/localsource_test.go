@@ -40,7 +40,7 @@ func newGW(t *testing.T) *gw {
 	g.dur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: gateway.MetricRequestDuration, Help: "h", Buckets: []float64{.01, .05, .1}}, []string{"route", "backend"})
 	g.fallback = prometheus.NewCounterVec(prometheus.CounterOpts{Name: gateway.MetricFallbacks, Help: "h"}, []string{"route", "from", "to"})
 	g.shadow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: shadow.MetricRequests, Help: "h"}, []string{"route", "result"})
-	br := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: gateway.MetricBreakerState, Help: "h", ConstLabels: prometheus.Labels{"backend": "catalog"}}, func() float64 { return g.breaker })
+	br := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: gateway.MetricBreakerState, Help: "h", ConstLabels: prometheus.Labels{gateway.LabelUpstream: "catalog"}}, func() float64 { return g.breaker })
 	g.reg.MustRegister(g.reqs, g.dur, g.fallback, g.shadow, br)
 	return g
 }

@@ -93,7 +93,7 @@ func (s *Source) Sample(ctx context.Context, routes []string, newUpstream string
 		return out, err
 	}
 	if newUpstream != "" {
-		open, err := scalar(fmt.Sprintf(`max(max_over_time(%s{backend=%q}[%s]))`, gateway.MetricBreakerState, newUpstream, w))
+		open, err := scalar(fmt.Sprintf(`max(max_over_time(%s{%s=%q}[%s]))`, gateway.MetricBreakerState, gateway.LabelUpstream, newUpstream, w))
 		if err != nil {
 			return out, err
 		}

@@ -37,7 +37,7 @@ func startReplica(t *testing.T) *replica {
 		reqs:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: gateway.MetricRequests, Help: "h"}, []string{"route", "backend", "method", "code"}),
 		dur:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: gateway.MetricRequestDuration, Help: "h", Buckets: []float64{.01, .05, .1, .5}}, []string{"route", "backend"}),
 		fallback: prometheus.NewCounterVec(prometheus.CounterOpts{Name: gateway.MetricFallbacks, Help: "h"}, []string{"route", "from", "to"}),
-		breaker:  prometheus.NewGauge(prometheus.GaugeOpts{Name: gateway.MetricBreakerState, Help: "h", ConstLabels: prometheus.Labels{"backend": "catalog"}}),
+		breaker:  prometheus.NewGauge(prometheus.GaugeOpts{Name: gateway.MetricBreakerState, Help: "h", ConstLabels: prometheus.Labels{gateway.LabelUpstream: "catalog"}}),
 		shadow:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: shadow.MetricRequests, Help: "h"}, []string{"route", "result"}),
 	}
 	reg.MustRegister(r.reqs, r.dur, r.fallback, r.breaker, r.shadow)
