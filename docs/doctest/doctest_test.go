@@ -129,14 +129,17 @@ func parseDoc(file, name string) ([]command, error) {
 }
 
 // demoPorts are the demo's fixed ports that the docs name.
-var demoPorts = []int{8080, 8081, 8082, 8083, 8084, 8090}
+var demoPorts = []int{8080, 8081, 8082, 8083, 8084, 8085, 8086, 8087, 8090}
 
 // freeOffset finds a port offset at which every demo port is free, so the
 // test never depends on (or disturbs) whatever holds 8080 on this machine.
 func freeOffset(t *testing.T) int {
 	t.Helper()
 	for range 50 {
-		off := 20000 + 100*rand.IntN(300)
+		// Below the kernel's ephemeral range (32768 and up), so that no
+		// outgoing connection of another test takes a port between this
+		// check and the demo's listen.
+		off := 10000 + 100*rand.IntN(140)
 		free := true
 		for _, p := range demoPorts {
 			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+off))
