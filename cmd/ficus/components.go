@@ -29,12 +29,13 @@ Runs the legacy shop monolith: RPC-style URLs under /shop/, XML answers,
 business errors inside HTTP 200, its own SQLite database (seeded on first
 start) and a fault-injection admin endpoint at /shop/admin/faults.
 
-Its metrics are served at /metrics on a listener of their own
-(--metrics-listen), never on the shop's port: a gateway's catch-all route
-forwards every path there.
+With --metrics-listen ADDR its metrics are served at /metrics on a listener
+of their own, never on the shop's port: a gateway's catch-all route forwards
+every path there. Without it no metrics listener is opened (the demo opens
+one on 127.0.0.1:8087).
 
 Example:
-  ficus legacy --listen 127.0.0.1:8081 --db data/legacy.db
+  ficus legacy --listen 127.0.0.1:8081 --db data/legacy.db --metrics-listen 127.0.0.1:8087
   curl 'http://127.0.0.1:8081/shop/catalog.do?page=1'
   curl http://127.0.0.1:8087/metrics
 `,
@@ -42,7 +43,7 @@ Example:
 			fs := newFlags("legacy", env)
 			addr := fs.String("listen", "127.0.0.1:8081", "address to listen on")
 			db := fs.String("db", filepath.Join("data", "legacy.db"), "SQLite file (created and seeded when absent)")
-			metricsAddr := fs.String("metrics-listen", "127.0.0.1:8087", "address of the /metrics listener (\"\" for none)")
+			metricsAddr := fs.String("metrics-listen", "", "address of the /metrics listener, e.g. 127.0.0.1:8087 (default: none)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
