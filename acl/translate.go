@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ficus-gw/ficus/newsvc/order"
+	"github.com/ficus-gw/ficus/contracts/api"
 )
 
 // ErrUnknownValue wraps every legacy value the translators do not know: a
@@ -30,15 +30,15 @@ const DefaultZone = "Europe/Berlin"
 // minute precision, no offset.
 const LegacyDateLayout = "02.01.2006 15:04"
 
-// Status is an order status in the new contract.
-type Status string
+// Status is an order status in the new contract (contracts/api).
+type Status = api.Status
 
 // The contract's order statuses.
 const (
-	StatusPlaced    Status = "PLACED"
-	StatusPaid      Status = "PAID"
-	StatusShipped   Status = "SHIPPED"
-	StatusCancelled Status = "CANCELLED"
+	StatusPlaced    = api.StatusPlaced
+	StatusPaid      = api.StatusPaid
+	StatusShipped   = api.StatusShipped
+	StatusCancelled = api.StatusCancelled
 )
 
 // legacyStatus is the status table. 1 (NEU, entered by phone, nothing
@@ -257,52 +257,17 @@ func (t Translator) FormatTime(ts time.Time) string {
 	return ts.In(t.loc).Format(LegacyDateLayout)
 }
 
-// Money is an amount in minor units of a currency, as in the contract.
-type Money struct {
-	AmountMinor int64  `json:"amountMinor"`
-	Currency    string `json:"currency"`
-}
-
-// Product is the contract's Product (newsvc/catalog openapi.yaml), field
-// for field and in the same JSON order, so the ACL backend's answers are
-// byte-compatible with the catalog service's.
-type Product struct {
-	SKU         string    `json:"sku"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Category    string    `json:"category"`
-	Price       Money     `json:"price"`
-	Stock       int64     `json:"stock"`
-	Available   bool      `json:"available"`
-	UpdatedAt   time.Time `json:"updatedAt"`
-	// Version is the legacy's chg_seq of the article's last change: it
-	// only grows, as the contract's version must, but not by one.
-	Version int64 `json:"version"`
-}
-
-// OrderLine is the contract's OrderLine.
-type OrderLine struct {
-	Sku       string `json:"sku"`
-	Name      string `json:"name"`
-	Quantity  int    `json:"quantity"`
-	UnitPrice Money  `json:"unitPrice"`
-	LineTotal Money  `json:"lineTotal"`
-}
-
-// Order is the contract's Order (newsvc/order openapi.yaml).
-type Order struct {
-	ID            string      `json:"orderId"`
-	CustomerID    string      `json:"customerId"`
-	Status        Status      `json:"status"`
-	Currency      string      `json:"currency"`
-	Lines         []OrderLine `json:"items"`
-	Total         Money       `json:"total"`
-	LegacyOrderNo string      `json:"legacyOrderNo,omitempty"`
-	CreatedAt     time.Time   `json:"createdAt"`
-	UpdatedAt     time.Time   `json:"updatedAt"`
-	// Version is the legacy's chg_seq of the order's last change.
-	Version int64 `json:"version"`
-}
+// The translators produce the contract's own types (contracts/api), the
+// ones the new services serve, so the ACL backend's answers are
+// byte-compatible with theirs. In a translated Product and Order, Version
+// is the legacy's chg_seq of the last change: it only grows, as the
+// contract's version must, but not by one.
+type (
+	Money     = api.Money
+	Product   = api.Product
+	OrderLine = api.OrderLine
+	Order     = api.Order
+)
 
 // maxSeq bounds chg_seq and other identifiers the legacy sends; anything
 // larger is corrupt.
@@ -489,11 +454,11 @@ func OrderID(no, extRef string) string {
 }
 
 // ExtRefForKey derives the legacy ext_ref from a client's Idempotency-Key:
-// order.IntentRef, the one definition both sides share. Keys may be up to
+// api.IntentRef, the one definition both sides share. Keys may be up to
 // 128 characters with spaces, ext_ref at most 64 without, so the key is
 // hashed: a retry with the same key reaches the legacy with the same ext_ref,
 // and the legacy replays the order instead of booking it twice.
-func ExtRefForKey(key string) string { return order.IntentRef(key) }
+func ExtRefForKey(key string) string { return api.IntentRef(key) }
 
 // FeedPage is the position information of a change-feed page.
 type FeedPage struct {

@@ -41,6 +41,13 @@ type Config struct {
 	// LegacyURL is the legacy shop's root, e.g. http://127.0.0.1:8081.
 	// Required.
 	LegacyURL string
+	// CatalogOpenAPI and OrderOpenAPI are the new services' own OpenAPI
+	// documents (catalog.OpenAPI, order.OpenAPI()), which the backend
+	// serves at /openapi.yaml restricted to its paths (PublicContract).
+	// Required. They are passed in, not imported, so that the ACL depends
+	// on the contract (contracts/api) and not on the services' packages.
+	CatalogOpenAPI []byte
+	OrderOpenAPI   []byte
 	// DBPath is the backend's own SQLite file (idempotency records, order
 	// id index); created when absent. Required.
 	DBPath string
@@ -80,6 +87,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.DBPath == "" {
 		errs = append(errs, errors.New("backend: DBPath is required"))
+	}
+	if len(c.CatalogOpenAPI) == 0 || len(c.OrderOpenAPI) == 0 {
+		errs = append(errs, errors.New("backend: CatalogOpenAPI and OrderOpenAPI are required"))
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("backend: MaxBodyBytes %d is negative", c.MaxBodyBytes))
@@ -164,7 +174,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	spec, err := PublicContract()
+	spec, err := PublicContract(cfg.CatalogOpenAPI, cfg.OrderOpenAPI)
 	if err != nil {
 		_ = db.Close()
 		return nil, err

@@ -24,6 +24,8 @@ import (
 	"github.com/ficus-gw/ficus/acl"
 	"github.com/ficus-gw/ficus/acl/backend"
 	"github.com/ficus-gw/ficus/acl/internal/acltest"
+	"github.com/ficus-gw/ficus/newsvc/catalog"
+	neworder "github.com/ficus-gw/ficus/newsvc/order"
 )
 
 // contract validates responses against the new services' OpenAPI documents:
@@ -81,7 +83,7 @@ func newEnv(t *testing.T, opts ...func(*backend.Config)) (*env, *backend.Backend
 	contractsOnce.Do(func() {
 		catalogSpec = loadContract(t, filepath.Join("..", "..", "newsvc", "catalog", "openapi.yaml"))
 		orderSpec = loadContract(t, filepath.Join("..", "..", "newsvc", "order", "openapi.yaml"))
-		pub, err := backend.PublicContract()
+		pub, err := backend.PublicContract(catalog.OpenAPI, []byte(neworder.OpenAPI()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,6 +94,9 @@ func newEnv(t *testing.T, opts ...func(*backend.Config)) (*env, *backend.Backend
 		LegacyURL: legacyURL,
 		DBPath:    filepath.Join(t.TempDir(), "acl.db"),
 		Client:    acl.ClientConfig{Retries: -1, BreakerFailures: 1000},
+		// The documents come from the services, as cmd/ficus wires them.
+		CatalogOpenAPI: catalog.OpenAPI,
+		OrderOpenAPI:   []byte(neworder.OpenAPI()),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -568,7 +573,7 @@ func TestServesItsContract(t *testing.T) {
 	t.Parallel()
 	e, _ := newEnv(t)
 	r := e.do("GET", "/openapi.yaml", nil, nil)
-	want, err := backend.PublicContract()
+	want, err := backend.PublicContract(catalog.OpenAPI, []byte(neworder.OpenAPI()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,5 +610,15 @@ func TestProviderStatesOffByDefault(t *testing.T) {
 	_ = res.Body.Close()
 	if res.StatusCode != 204 {
 		t.Fatalf("provider state on loopback: %d", res.StatusCode)
+	}
+}
+
+// The backend serves the services' documents, so it refuses to start
+// without them rather than serve an empty /openapi.yaml.
+func TestOpenRequiresTheServicesDocuments(t *testing.T) {
+	t.Parallel()
+	_, err := backend.Open(context.Background(), backend.Config{LegacyURL: "http://127.0.0.1:1", DBPath: filepath.Join(t.TempDir(), "acl.db")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "CatalogOpenAPI and OrderOpenAPI are required") {
+		t.Fatalf("Open without documents: %v", err)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"strings"
 
 	"github.com/ficus-gw/ficus/contracts"
-	"github.com/ficus-gw/ficus/newsvc/catalog"
-	"github.com/ficus-gw/ficus/newsvc/order"
 )
 
 // servedPaths are the paths of the services' contracts that the backend
@@ -24,9 +22,10 @@ var servedPaths = map[string]bool{
 // PublicContract is the OpenAPI document the backend serves at
 // /openapi.yaml: the catalog's and the order service's own documents (the
 // published contract, see contracts/published), restricted to the paths
-// served here. It is built from the same bytes the services serve, so the
-// two sides cannot drift apart.
-func PublicContract() ([]byte, error) {
+// served here. It is built from the same bytes the services serve
+// (catalogDoc and orderDoc, passed in through Config), so the two sides
+// cannot drift apart.
+func PublicContract(catalogDoc, orderDoc []byte) ([]byte, error) {
 	return contracts.Merge(contracts.Options{
 		Title:   "Ficus API (served from the legacy by the ACL backend)",
 		Version: "1",
@@ -41,7 +40,7 @@ func PublicContract() ([]byte, error) {
 			return strings.HasPrefix(p, "/api/v1/orders")
 		},
 	},
-		contracts.Source{Name: "Catalog", Doc: catalog.OpenAPI},
-		contracts.Source{Name: "Order", Doc: []byte(order.OpenAPI())},
+		contracts.Source{Name: "Catalog", Doc: catalogDoc},
+		contracts.Source{Name: "Order", Doc: orderDoc},
 	)
 }

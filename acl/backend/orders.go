@@ -15,18 +15,18 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
-	"github.com/ficus-gw/ficus/newsvc/order"
 )
 
 // Limits of the order contract (newsvc/order openapi.yaml).
 const (
 	legacyMaxQty     = 999 // the legacy's own per-line cap
-	maxIDLength      = 64
-	maxKeyLength     = 128
+	maxIDLength      = api.MaxIDLength
+	maxKeyLength     = api.MaxIdempotencyKeyLength
 	maxJSONDepth     = 16
-	defaultOrderPage = 20
-	maxOrderPage     = 100
+	defaultOrderPage = api.DefaultPageSize
+	maxOrderPage     = api.MaxPageSize
 	orderCursorPre   = "a1:"
 	idempotencyHdr   = "Idempotency-Key"
 	feedPageSize     = 500
@@ -44,7 +44,7 @@ type itemProblem struct {
 // a SKU that is not an article number does not exist (INVALID_ITEM), a
 // non-EUR order cannot be priced (INVALID_ITEM), a customer id that is not
 // a legacy customer number is an unknown customer.
-func legacyForm(r order.PlaceRequest, extRef string) (acl.PlaceOrderForm, error) {
+func legacyForm(r api.PlaceRequest, extRef string) (acl.PlaceOrderForm, error) {
 	f := acl.PlaceOrderForm{CustNo: r.CustomerID, ExtRef: extRef}
 	var problems []itemProblem
 	for i, it := range r.Items {
@@ -80,17 +80,7 @@ func digits(s string) bool {
 	return s != ""
 }
 
-func validKey(k string) bool {
-	if len(k) == 0 || len(k) > maxKeyLength {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x21 || k[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
+func validKey(k string) bool { return api.ValidIdempotencyKey(k) }
 
 // decodeBody strictly decodes a JSON body into v, as the order service
 // does: size cap, JSON media type, nesting cap, no unknown fields, one
@@ -139,12 +129,12 @@ func (b *Backend) placeOrder(c *fiber.Ctx) error {
 		return apierr.Validation([]apierr.Violation{{Field: idempotencyHdr, Message: fmt.Sprintf("must be 1 to %d printable ASCII characters", maxKeyLength)}})
 	}
 	key = strings.Clone(key)
-	var req order.PlaceRequest
+	var req api.PlaceRequest
 	if err := b.decodeBody(c, &req, true); err != nil {
 		return err
 	}
 	if err := req.Validate(); err != nil {
-		return err
+		return apierr.Contract(err)
 	}
 	form, err := legacyForm(req, acl.ExtRefForKey(key))
 	if err != nil {
@@ -214,7 +204,7 @@ func replay(c *fiber.Ctx, s stored) error {
 
 // sameOrder reports whether a legacy order holds exactly the requested
 // customer and lines.
-func sameOrder(o acl.Order, r order.PlaceRequest) bool {
+func sameOrder(o acl.Order, r api.PlaceRequest) bool {
 	if o.CustomerID != r.CustomerID || len(o.Lines) != len(r.Items) {
 		return false
 	}
@@ -229,7 +219,7 @@ func sameOrder(o acl.Order, r order.PlaceRequest) bool {
 // dryRunPlace answers a shadowed POST /orders: every item is read from the
 // legacy (existence, price, stock) and the order is answered as it would be
 // placed, with a fresh id; nothing is written anywhere.
-func (b *Backend) dryRunPlace(c *fiber.Ctx, req order.PlaceRequest) error {
+func (b *Backend) dryRunPlace(c *fiber.Ctx, req api.PlaceRequest) error {
 	now := b.cfg.Now().UTC()
 	o := acl.Order{ID: uuid.NewString(), CustomerID: req.CustomerID, Status: acl.StatusPlaced, Currency: "EUR",
 		CreatedAt: now, UpdatedAt: now, Version: 1, Lines: make([]acl.OrderLine, 0, len(req.Items))}
@@ -430,10 +420,7 @@ func (b *Backend) transition(a acl.Action) fiber.Handler {
 	}
 }
 
-type orderPage struct {
-	Items      []acl.Order `json:"items"`
-	NextCursor string      `json:"nextCursor,omitempty"`
-}
+type orderPage = api.Page[acl.Order]
 
 // listOrders serves GET /api/v1/orders?customerId=: the customer's legacy
 // orders, newest (highest ord_no) first.

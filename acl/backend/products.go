@@ -10,8 +10,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
-	"github.com/ficus-gw/ficus/newsvc/catalog"
 )
 
 // The deprecation of GET /api/v1/products, as the catalog service announces
@@ -21,25 +21,6 @@ var (
 	listV1SunsetAt     = time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
 )
 
-// productPage is a list response. NextCursor is absent on the last page,
-// never null, as on every list of the contract.
-type productPage[T any] struct {
-	Items      []T     `json:"items"`
-	NextCursor *string `json:"nextCursor,omitempty"`
-}
-
-// productV2 is a v2 list item: a product without its price.
-type productV2 struct {
-	SKU         string    `json:"sku"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Category    string    `json:"category"`
-	Stock       int64     `json:"stock"`
-	Available   bool      `json:"available"`
-	UpdatedAt   time.Time `json:"updatedAt"`
-	Version     int64     `json:"version"`
-}
-
 func (b *Backend) listProductsV1(c *fiber.Ctx) error {
 	items, next, err := b.productPage(c)
 	if err != nil {
@@ -48,7 +29,7 @@ func (b *Backend) listProductsV1(c *fiber.Ctx) error {
 	c.Set("Deprecation", "@"+strconv.FormatInt(listV1DeprecatedAt.Unix(), 10))
 	c.Set("Sunset", listV1SunsetAt.Format(http.TimeFormat))
 	c.Set(fiber.HeaderLink, `</api/v2/products>; rel="successor-version", </openapi.yaml>; rel="deprecation"; type="application/yaml"`)
-	return c.JSON(productPage[acl.Product]{Items: items, NextCursor: next})
+	return c.JSON(api.Page[acl.Product]{Items: items, NextCursor: next})
 }
 
 func (b *Backend) listProductsV2(c *fiber.Ctx) error {
@@ -56,12 +37,11 @@ func (b *Backend) listProductsV2(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]productV2, len(items))
+	out := make([]api.ProductV2, len(items))
 	for i, p := range items {
-		out[i] = productV2{SKU: p.SKU, Name: p.Name, Description: p.Description, Category: p.Category,
-			Stock: p.Stock, Available: p.Available, UpdatedAt: p.UpdatedAt, Version: p.Version}
+		out[i] = p.V2()
 	}
-	return c.JSON(productPage[productV2]{Items: out, NextCursor: next})
+	return c.JSON(api.Page[api.ProductV2]{Items: out, NextCursor: next})
 }
 
 // productPage answers a list request from the legacy's catalog export:
@@ -69,46 +49,45 @@ func (b *Backend) listProductsV2(c *fiber.Ctx) error {
 // contract by SKU, so the (category's) whole export is read, sorted and
 // cut. Cursors have the catalog service's format, so a client may switch
 // sides between pages.
-func (b *Backend) productPage(c *fiber.Ctx) ([]acl.Product, *string, error) {
-	q, err := catalog.ParseListQuery(c.Query("limit"), c.Query("cursor"), c.Query("category"))
+func (b *Backend) productPage(c *fiber.Ctx) ([]acl.Product, string, error) {
+	q, err := api.ParseListQuery(c.Query("limit"), c.Query("cursor"), c.Query("category"))
 	if err != nil {
-		return nil, nil, err
+		return nil, "", apierr.Contract(err)
 	}
 	limit, category, after := q.Limit, q.Category, q.After
 	kat := ""
 	if category != "" {
 		var ok bool
 		if kat, ok = acl.CategoryToLegacy(category); !ok {
-			return []acl.Product{}, nil, nil // the catalog answers an unknown category with an empty page too
+			return []acl.Product{}, "", nil // the catalog answers an unknown category with an empty page too
 		}
 	}
 	export, err := b.legacy.CatalogExport(ctx(c), kat)
 	if err != nil {
-		return nil, nil, b.legacyError(c, acl.OpProduct, err)
+		return nil, "", b.legacyError(c, acl.OpProduct, err)
 	}
 	all := make([]acl.Product, 0, len(export.Artikel))
 	for _, a := range export.Artikel {
 		p, err := b.tr.Product(a)
 		if err != nil {
-			return nil, nil, b.legacyError(c, acl.OpProduct, err)
+			return nil, "", b.legacyError(c, acl.OpProduct, err)
 		}
 		if p.SKU > after {
 			all = append(all, p)
 		}
 	}
 	slices.SortFunc(all, func(x, y acl.Product) int { return strings.Compare(x.SKU, y.SKU) })
-	var next *string
+	var next string
 	if len(all) > limit {
 		all = all[:limit]
-		cur := catalog.EncodeCursor(all[limit-1].SKU, category)
-		next = &cur
+		next = api.EncodeCursor(all[limit-1].SKU, category)
 	}
 	return all, next, nil
 }
 
 func (b *Backend) getProduct(c *fiber.Ctx) error {
 	sku := strings.Clone(c.Params("sku"))
-	if !catalog.ValidSKU(sku) || !acl.ValidArtNr(sku) {
+	if !api.ValidSKU(sku) || !acl.ValidArtNr(sku) {
 		// Not a shape the legacy can hold: no such product, as the
 		// catalog would say for any SKU it does not have.
 		return apierr.New(apierr.CodeNotFound, "no product with SKU %q", sku)

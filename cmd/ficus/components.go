@@ -282,7 +282,8 @@ func startOrders(g *group, addr, db, catalogURL string, lease time.Duration, env
 // backend): the gateway routes the legacy share of /api/v1 traffic here.
 func startACL(g *group, addr, db, legacyURL string, env *environment, opts ...func(*backend.Config)) error {
 	log := env.logger().With("component", "acl")
-	cfg := backend.Config{LegacyURL: legacyURL, DBPath: db, Metrics: svcmetrics.NewRegistry(version)}
+	cfg := backend.Config{LegacyURL: legacyURL, DBPath: db, Metrics: svcmetrics.NewRegistry(version),
+		CatalogOpenAPI: catalog.OpenAPI, OrderOpenAPI: []byte(order.OpenAPI())}
 	for _, o := range opts {
 		o(&cfg)
 	}

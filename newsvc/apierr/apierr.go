@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/ficus-gw/ficus/contracts/api"
 )
 
 // Codes are machine-readable and stable: consumers branch on them. Add new
@@ -90,13 +92,9 @@ func Status(code string) int {
 	return fiber.StatusInternalServerError
 }
 
-// Body is the wire form of every error response.
-type Body struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	Details   any    `json:"details,omitempty"`
-	RequestID string `json:"requestId"`
-}
+// Body is the wire form of every error response, the contract's Error
+// schema.
+type Body = api.ErrorBody
 
 // RequestIDHeader carries the request id in and out of the services.
 const RequestIDHeader = "X-Request-Id"
@@ -108,8 +106,11 @@ func Handler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var ae *Error
 		var fe *fiber.Error
+		var ve *api.ValidationError
 		switch {
 		case errors.As(err, &ae):
+		case errors.As(err, &ve):
+			ae = fromContract(ve)
 		case errors.As(err, &fe):
 			ae = fromFiber(fe)
 		default:
@@ -183,15 +184,26 @@ func ValidRequestID(id string) bool {
 }
 
 // Violation is one field that failed validation.
-type Violation struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+type Violation = api.Violation
 
 // Validation is the VALIDATION_FAILED error for vs (at least one): its
 // message names the first violation, its details list them all, so a
 // client can mark every bad field at once.
 func Validation(vs []Violation) *Error {
-	return New(CodeValidation, "%s %s", vs[0].Field, vs[0].Message).
-		WithDetails(map[string]any{"field": vs[0].Field, "violations": vs})
+	return fromContract(api.Validation(vs))
+}
+
+// Contract returns err as an *Error when it is a rule of the contract
+// (an *api.ValidationError: 400 VALIDATION_FAILED), and err unchanged
+// otherwise, so that handlers and access logs see one error type.
+func Contract(err error) error {
+	var ve *api.ValidationError
+	if errors.As(err, &ve) {
+		return fromContract(ve)
+	}
+	return err
+}
+
+func fromContract(ve *api.ValidationError) *Error {
+	return &Error{Code: CodeValidation, Message: ve.Message, Details: ve.Details}
 }

@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"encoding/base64"
 	"errors"
 	"math"
 	"net/http"
@@ -12,16 +11,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/contracts/providerstate"
 	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
-)
-
-// Pagination bounds of the product lists.
-const (
-	defaultPageSize = 20
-	maxPageSize     = 100
 )
 
 // maxJSONDepth bounds nesting of request bodies: no valid body nests deeper
@@ -114,14 +108,6 @@ func meta(c *fiber.Ctx) reqMeta {
 	return reqMeta{requestID: apierr.RequestID(c), shadow: isShadow(c)}
 }
 
-// page is a list response; Items is []Product (v1) or []productV2 (v2).
-// NextCursor is absent on the last page, never null: every list of the
-// contract pages the same way (docs/contracts.md, "Pagination").
-type page[T any] struct {
-	Items      []T     `json:"items"`
-	NextCursor *string `json:"nextCursor,omitempty"`
-}
-
 func (s *Service) listProductsV1(c *fiber.Ctx) error {
 	items, next, err := s.listPage(c)
 	if err != nil {
@@ -131,7 +117,7 @@ func (s *Service) listProductsV1(c *fiber.Ctx) error {
 	c.Set("Deprecation", "@"+strconv.FormatInt(listV1DeprecatedAt.Unix(), 10))
 	c.Set("Sunset", listV1SunsetAt.Format(http.TimeFormat))
 	c.Set(fiber.HeaderLink, `</api/v2/products>; rel="successor-version", </openapi.yaml>; rel="deprecation"; type="application/yaml"`)
-	return c.JSON(page[Product]{Items: items, NextCursor: next})
+	return c.JSON(api.Page[Product]{Items: items, NextCursor: next})
 }
 
 func (s *Service) listProductsV2(c *fiber.Ctx) error {
@@ -139,103 +125,37 @@ func (s *Service) listProductsV2(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]productV2, len(items))
+	out := make([]api.ProductV2, len(items))
 	for i, p := range items {
-		out[i] = p.v2()
+		out[i] = p.V2()
 	}
-	return c.JSON(page[productV2]{Items: out, NextCursor: next})
-}
-
-// ListQuery is a validated request for one page of GET /api/v1/products.
-type ListQuery struct {
-	// Limit is the page size, 1 to 100.
-	Limit int
-	// Category filters by category; empty means every category.
-	Category string
-	// After is the last SKU of the previous page; empty on the first page.
-	After string
-}
-
-// ParseListQuery validates the list parameters as the contract defines
-// them (limit, cursor, category). Every server of the contract uses it, so
-// a client can switch sides between pages: cursors have one format.
-func ParseListQuery(limit, cursor, category string) (ListQuery, error) {
-	q := ListQuery{Limit: defaultPageSize, Category: strings.Clone(category)}
-	if limit != "" {
-		n, err := strconv.Atoi(limit)
-		if err != nil || n < 1 || n > maxPageSize {
-			return q, apierr.New(apierr.CodeValidation, "limit must be an integer from 1 to %d", maxPageSize).
-				WithDetails(fieldError{"limit", "out of range"})
-		}
-		q.Limit = n
-	}
-	if category != "" && !validCategory(category) {
-		return q, apierr.New(apierr.CodeValidation, "category must be 1-64 characters of a-z 0-9 -").
-			WithDetails(fieldError{"category", "invalid"})
-	}
-	if cursor != "" {
-		after, err := decodeCursor(cursor, category)
-		if err != nil {
-			return q, err
-		}
-		q.After = after
-	}
-	return q, nil
+	return c.JSON(api.Page[api.ProductV2]{Items: out, NextCursor: next})
 }
 
 // listPage reads limit, cursor and category and returns one page of
 // products and the cursor of the next (nil on the last page).
-func (s *Service) listPage(c *fiber.Ctx) ([]Product, *string, error) {
-	q, err := ParseListQuery(c.Query("limit"), c.Query("cursor"), c.Query("category"))
+func (s *Service) listPage(c *fiber.Ctx) ([]Product, string, error) {
+	q, err := api.ParseListQuery(c.Query("limit"), c.Query("cursor"), c.Query("category"))
 	if err != nil {
-		return nil, nil, err
+		return nil, "", apierr.Contract(err)
 	}
 	limit, category, after := q.Limit, q.Category, q.After
 	// One extra row tells whether another page exists without a COUNT.
 	items, err := listProducts(c.UserContext(), s.db.R, after, category, limit+1)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
-	var next *string
+	var next string
 	if len(items) > limit {
 		items = items[:limit]
-		cur := EncodeCursor(items[limit-1].SKU, category)
-		next = &cur
+		next = api.EncodeCursor(items[limit-1].SKU, category)
 	}
 	return items, next, nil
 }
 
-// cursorVersion prefixes cursors so their format can change without
-// misreading old ones.
-const cursorVersion = "c1"
-
-// EncodeCursor makes the opaque cursor after sku. It embeds the category
-// filter so that a cursor cannot silently be reused with another filter.
-func EncodeCursor(sku, category string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + "\n" + category + "\n" + sku))
-}
-
-func decodeCursor(raw, category string) (string, error) {
-	bad := apierr.New(apierr.CodeValidation, "cursor is not one this service issued; start again without it").
-		WithDetails(fieldError{"cursor", "invalid"})
-	b, err := base64.RawURLEncoding.DecodeString(raw)
-	if err != nil {
-		return "", bad
-	}
-	parts := strings.Split(string(b), "\n")
-	if len(parts) != 3 || parts[0] != cursorVersion || !ValidSKU(parts[2]) {
-		return "", bad
-	}
-	if parts[1] != category {
-		return "", apierr.New(apierr.CodeValidation, "cursor was issued for category %q; repeat that filter or start again", parts[1]).
-			WithDetails(fieldError{"cursor", "category mismatch"})
-	}
-	return parts[2], nil
-}
-
 func skuParam(c *fiber.Ctx) (string, error) {
 	sku := c.Params("sku")
-	if !ValidSKU(sku) {
+	if !api.ValidSKU(sku) {
 		return "", apierr.New(apierr.CodeNotFound, "no product with SKU %q", sku)
 	}
 	return strings.Clone(sku), nil
@@ -261,9 +181,9 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 
 func (s *Service) putProduct(c *fiber.Ctx) error {
 	sku := c.Params("sku")
-	if !ValidSKU(sku) {
+	if !api.ValidSKU(sku) {
 		return apierr.New(apierr.CodeValidation, "SKU must be 1-64 characters of A-Z a-z 0-9 . _ -").
-			WithDetails(fieldError{"sku", "invalid"})
+			WithDetails(problem("sku", "invalid"))
 	}
 	sku = strings.Clone(sku)
 	var ifMatch *int64
@@ -271,7 +191,7 @@ func (s *Service) putProduct(c *fiber.Ctx) error {
 		v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(raw, "W/"), `"`), 10, 64)
 		if err != nil {
 			return apierr.New(apierr.CodeValidation, `If-Match must be an ETag of this service, such as "3"`).
-				WithDetails(fieldError{"If-Match", "invalid"})
+				WithDetails(problem("If-Match", "invalid"))
 		}
 		ifMatch = &v
 	}
@@ -310,7 +230,7 @@ func (s *Service) postStockAdjustment(c *fiber.Ctx) error {
 	}
 	if !validIdempotencyKey(key) {
 		return apierr.New(apierr.CodeValidation, "Idempotency-Key must be 1-128 printable ASCII characters").
-			WithDetails(fieldError{IdempotencyKeyHeader, "invalid"})
+			WithDetails(problem(IdempotencyKeyHeader, "invalid"))
 	}
 	key = strings.Clone(key)
 	var in stockAdjustmentInput

@@ -1,64 +1,25 @@
 package catalog
 
 import (
-	"time"
 	"unicode/utf8"
 
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
-// Money is an amount in the currency's minor unit, so that prices are exact
-// integers (1299 EUR = 12.99 €).
-type Money struct {
-	AmountMinor int64  `json:"amountMinor"`
-	Currency    string `json:"currency"`
-}
-
-// Product is the catalog's aggregate: what is sold, at which price, and how
-// many units are on hand.
-type Product struct {
-	SKU         string `json:"sku"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Category    string `json:"category"`
-	Price       Money  `json:"price"`
-	// Stock is the number of units on hand and not reserved; never negative.
-	Stock int64 `json:"stock"`
-	// Available is Stock > 0, spelled out so consumers need no rule of their own.
-	Available bool      `json:"available"`
-	UpdatedAt time.Time `json:"updatedAt"`
-	// Version starts at 1 and increases by one on every change; it is also
-	// the ETag.
-	Version int64 `json:"version"`
-}
-
-// productV2 is the v2 list item: a Product without the price, which moved
-// out of lists (see docs/contracts.md, "Versioning").
-type productV2 struct {
-	SKU         string    `json:"sku"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Category    string    `json:"category"`
-	Stock       int64     `json:"stock"`
-	Available   bool      `json:"available"`
-	UpdatedAt   time.Time `json:"updatedAt"`
-	Version     int64     `json:"version"`
-}
-
-func (p Product) v2() productV2 {
-	return productV2{SKU: p.SKU, Name: p.Name, Description: p.Description, Category: p.Category,
-		Stock: p.Stock, Available: p.Available, UpdatedAt: p.UpdatedAt, Version: p.Version}
-}
+// Money and Product are the contract's types (contracts/api): the catalog
+// stores and serves exactly the published shape.
+type (
+	Money   = api.Money
+	Product = api.Product
+)
 
 // Limits of the catalog's fields, mirrored in openapi.yaml.
 const (
-	maxSKULen         = 64
 	maxNameLen        = 200
 	maxDescriptionLen = 4000
-	maxCategoryLen    = 64
 	maxStock          = 1_000_000_000
 	maxReferenceLen   = 128
-	maxIdempotencyLen = 128
 	// catalogCurrency is the only currency the shop prices in.
 	catalogCurrency = "EUR"
 )
@@ -77,16 +38,15 @@ type productInput struct {
 }
 
 // fieldError is one entry of a VALIDATION_FAILED error's details.
-type fieldError struct {
-	Field   string `json:"field"`
-	Problem string `json:"problem"`
-}
+type fieldError = api.FieldProblem
+
+func problem(field, p string) fieldError { return fieldError{Field: field, Problem: p} }
 
 // validate checks the input and returns the product fields it carries. All
 // problems are reported at once, so a client fixes them in one round trip.
 func (in productInput) validate(sku string) (Product, error) {
 	var errs []fieldError
-	bad := func(field, problem string) { errs = append(errs, fieldError{field, problem}) }
+	bad := func(field, why string) { errs = append(errs, problem(field, why)) }
 	p := Product{SKU: sku}
 	if in.Name == nil {
 		bad("name", "required")
@@ -104,7 +64,7 @@ func (in productInput) validate(sku string) (Product, error) {
 	}
 	if in.Category == nil {
 		bad("category", "required")
-	} else if !validCategory(*in.Category) {
+	} else if !api.ValidCategory(*in.Category) {
 		bad("category", "must be 1-64 characters of a-z 0-9 -, starting with a letter or digit")
 	} else {
 		p.Category = *in.Category
@@ -141,7 +101,7 @@ func (in productInput) validate(sku string) (Product, error) {
 	// Well-formed but against a business rule: 422, not 400.
 	if p.Price.Currency != catalogCurrency {
 		return Product{}, apierr.New(apierr.CodeBusinessRule, "the catalog prices in %s only, not %s", catalogCurrency, p.Price.Currency).
-			WithDetails(fieldError{"price.currency", "unsupported currency"})
+			WithDetails(problem("price.currency", "unsupported currency"))
 	}
 	return p, nil
 }
@@ -171,7 +131,7 @@ type adjustment struct {
 
 func (in stockAdjustmentInput) validate() (adjustment, error) {
 	var errs []fieldError
-	bad := func(field, problem string) { errs = append(errs, fieldError{field, problem}) }
+	bad := func(field, why string) { errs = append(errs, problem(field, why)) }
 	var a adjustment
 	if in.Delta == nil {
 		bad("delta", "required")
@@ -200,45 +160,6 @@ func (in stockAdjustmentInput) validate() (adjustment, error) {
 	return a, nil
 }
 
-// ValidSKU reports whether s has the contract's SKU shape.
-func ValidSKU(s string) bool {
-	if len(s) == 0 || len(s) > maxSKULen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.') {
-			return false
-		}
-	}
-	return true
-}
+func validCurrencyCode(s string) bool { return api.ValidCurrency(s) }
 
-func validCategory(s string) bool {
-	if len(s) == 0 || len(s) > maxCategoryLen || s[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func validCurrencyCode(s string) bool {
-	return len(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' && s[2] <= 'Z'
-}
-
-func validIdempotencyKey(s string) bool {
-	if len(s) == 0 || len(s) > maxIdempotencyLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
+func validIdempotencyKey(s string) bool { return api.ValidIdempotencyKey(s) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
@@ -199,7 +200,7 @@ func referenceParam(c *fiber.Ctx) (string, error) {
 	ref, err := url.PathUnescape(c.Params("reference"))
 	if err != nil || ref == "" || len(ref) > maxReferenceLen || !utf8.ValidString(ref) {
 		return "", apierr.New(apierr.CodeValidation, "reference must be 1-128 bytes of UTF-8, percent-encoded in the path").
-			WithDetails(fieldError{"reference", "invalid"})
+			WithDetails(problem("reference", "invalid"))
 	}
 	return strings.Clone(ref), nil
 }
@@ -236,22 +237,22 @@ func encodeReservationCursor(ref, sku string) string {
 
 func decodeReservationCursor(raw string) (ref, sku string, err error) {
 	bad := apierr.New(apierr.CodeValidation, "cursor is not one this service issued; start again without it").
-		WithDetails(fieldError{"cursor", "invalid"})
+		WithDetails(problem("cursor", "invalid"))
 	b, err := base64.RawURLEncoding.DecodeString(raw)
 	if err != nil {
 		return "", "", bad
 	}
 	parts := strings.SplitN(string(b), "\n", 3)
-	if len(parts) != 3 || parts[0] != reservationCursor || !ValidSKU(parts[1]) {
+	if len(parts) != 3 || parts[0] != reservationCursor || !api.ValidSKU(parts[1]) {
 		return "", "", bad
 	}
 	return parts[2], parts[1], nil
 }
 
 func (s *Service) listReservations(c *fiber.Ctx) error {
-	q, err := ParseListQuery(c.Query("limit"), "", "")
+	q, err := api.ParseListQuery(c.Query("limit"), "", "")
 	if err != nil {
-		return err
+		return apierr.Contract(err)
 	}
 	var afterRef, afterSku string
 	if raw := c.Query("cursor"); raw != "" {
@@ -263,11 +264,10 @@ func (s *Service) listReservations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var next *string
+	var next string
 	if len(items) > q.Limit {
 		items = items[:q.Limit]
-		cur := encodeReservationCursor(items[q.Limit-1].Reference, items[q.Limit-1].SKU)
-		next = &cur
+		next = encodeReservationCursor(items[q.Limit-1].Reference, items[q.Limit-1].SKU)
 	}
-	return c.JSON(page[Reservation]{Items: items, NextCursor: next})
+	return c.JSON(api.Page[Reservation]{Items: items, NextCursor: next})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
@@ -25,7 +26,7 @@ func FuzzPlaceRequest(f *testing.F) {
 		var req PlaceRequest
 		err := decodeJSON(body, "application/json", 4096, &req, true)
 		if err == nil {
-			err = req.Validate()
+			err = apierr.Contract(req.Validate()) // as handlePlace answers it
 		}
 		if err != nil {
 			var ae *apierr.Error
@@ -37,12 +38,12 @@ func FuzzPlaceRequest(f *testing.F) {
 			}
 			return
 		}
-		if len(req.Items) < 1 || len(req.Items) > maxItems || req.CustomerID == "" {
+		if len(req.Items) < 1 || len(req.Items) > api.MaxOrderItems || req.CustomerID == "" {
 			t.Fatalf("accepted %+v", req)
 		}
 		seen := map[string]bool{}
 		for _, it := range req.Items {
-			if it.Quantity < 1 || it.Quantity > maxQuantity || it.Sku == "" || seen[it.Sku] {
+			if it.Quantity < 1 || it.Quantity > api.MaxQuantity || it.Sku == "" || seen[it.Sku] {
 				t.Fatalf("accepted item %+v", it)
 			}
 			seen[it.Sku] = true

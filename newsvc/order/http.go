@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"math"
 	"strconv"
 	"strings"
@@ -15,7 +14,9 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/google/uuid"
 
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/contracts/providerstate"
+	"github.com/ficus-gw/ficus/internal/svcmetrics"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
 )
@@ -33,30 +34,18 @@ func OpenAPI() string { return openAPI }
 
 // Limits of the request contract; openapi.yaml states the same numbers.
 const (
-	maxItems       = 50
-	maxQuantity    = 1000
-	maxIDLength    = 64
-	maxKeyLength   = 128
+	maxIDLength    = api.MaxIDLength
+	maxKeyLength   = api.MaxIdempotencyKeyLength
 	maxJSONDepth   = 16
-	defaultPage    = 20
-	maxPage        = 100
+	defaultPage    = api.DefaultPageSize
+	maxPage        = api.MaxPageSize
 	shadowHeader   = "X-Ficus-Shadow"
 	idempotencyHdr = "Idempotency-Key"
 )
 
 // validCurrency accepts the shape of an ISO 4217 alphabetic code; whether
 // the code exists is the Catalog's concern (it prices the products).
-func validCurrency(c string) bool {
-	if len(c) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if c[i] < 'A' || c[i] > 'Z' {
-			return false
-		}
-	}
-	return true
-}
+func validCurrency(c string) bool { return api.ValidCurrency(c) }
 
 func (s *Service) newApp() *fiber.App {
 	app := fiber.New(fiber.Config{
@@ -127,54 +116,9 @@ func (s *Service) accessLog(c *fiber.Ctx) error {
 
 func isDryRun(c *fiber.Ctx) bool { return c.Get(shadowHeader) == "1" }
 
-// Validate checks the request's shape and ranges: the contract's rules,
-// which every server of POST /api/v1/orders applies (the ACL backend too).
-// The Catalog checks the rest (SKUs, currency, stock).
-func (r *PlaceRequest) Validate() error {
-	var vs []apierr.Violation
-	add := func(field, format string, args ...any) {
-		vs = append(vs, apierr.Violation{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	if strings.TrimSpace(r.CustomerID) == "" || len(r.CustomerID) > maxIDLength {
-		add("customerId", "must be 1 to %d characters", maxIDLength)
-	}
-	if r.Currency != "" && !validCurrency(r.Currency) {
-		add("currency", "must be an ISO 4217 code like EUR")
-	}
-	if len(r.Items) == 0 || len(r.Items) > maxItems {
-		add("items", "must hold 1 to %d items", maxItems)
-	}
-	seen := make(map[string]bool, len(r.Items))
-	for i, it := range r.Items {
-		if strings.TrimSpace(it.Sku) == "" || len(it.Sku) > maxIDLength {
-			add(fmt.Sprintf("items[%d].sku", i), "must be 1 to %d characters", maxIDLength)
-		} else if seen[it.Sku] {
-			add(fmt.Sprintf("items[%d].sku", i), "repeats an earlier item; give each SKU once with its total quantity")
-		}
-		seen[it.Sku] = true
-		if it.Quantity < 1 || it.Quantity > maxQuantity {
-			add(fmt.Sprintf("items[%d].quantity", i), "must be between 1 and %d", maxQuantity)
-		}
-	}
-	if len(vs) > 0 {
-		return apierr.Validation(vs)
-	}
-	return nil
-}
-
 // validKey accepts 1-128 printable ASCII characters: keys are stored and
 // logged, so control characters are refused.
-func validKey(k string) bool {
-	if len(k) == 0 || len(k) > maxKeyLength {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x21 || k[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
+func validKey(k string) bool { return api.ValidIdempotencyKey(k) }
 
 // decodeBody strictly decodes a JSON write body into v: JSON media type,
 // size cap, nesting cap, no unknown fields, no trailing data. Every failure
@@ -204,7 +148,7 @@ func (s *Service) handlePlace(c *fiber.Ctx) error {
 		return err
 	}
 	if err := req.Validate(); err != nil {
-		return err
+		return apierr.Contract(err)
 	}
 	if isDryRun(c) {
 		o, err := s.priceOrder(c.UserContext(), req, uuid.NewString(), requestID, true)
@@ -237,10 +181,7 @@ func (s *Service) handleGet(c *fiber.Ctx) error {
 }
 
 // orderPage is the body of GET /api/v1/orders.
-type orderPage struct {
-	Items      []Order `json:"items"`
-	NextCursor string  `json:"nextCursor,omitempty"`
-}
+type orderPage = api.Page[Order]
 
 // Cursors are opaque to clients; the prefix versions their format.
 const cursorPrefix = "o1:"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
 )
 
@@ -198,18 +199,17 @@ func (s *Service) fromLegacy(lo LegacyOrder) (Order, error) {
 		return Order{}, bad("no lines")
 	}
 	now := s.cfg.Now().UTC()
-	o := Order{
+	o := Order{Order: api.Order{
 		ID:            LegacyOrderID(lo.LegacyOrderNo),
 		CustomerID:    lo.CustomerID,
 		Status:        lo.Status,
 		Currency:      lo.Currency,
 		LegacyOrderNo: lo.LegacyOrderNo,
-		extRef:        lo.ExtRef,
 		CreatedAt:     lo.PlacedAt.UTC(),
 		UpdatedAt:     lo.UpdatedAt.UTC(),
 		Version:       1,
 		Lines:         make([]Line, len(lo.Lines)),
-	}
+	}, extRef: lo.ExtRef}
 	if lo.PlacedAt.IsZero() {
 		o.CreatedAt = now
 	}

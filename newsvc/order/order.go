@@ -26,19 +26,20 @@ package order
 import (
 	"fmt"
 	"math"
-	"time"
+
+	"github.com/ficus-gw/ficus/contracts/api"
 )
 
-// Status is where an order is in its life. The set is closed: a consumer may
-// switch on it exhaustively.
-type Status string
+// Status is where an order is in its life: the contract's (contracts/api),
+// a closed set a consumer may switch on exhaustively.
+type Status = api.Status
 
-// The statuses of an order; see transitions for the edges between them.
+// The statuses of an order; see Next for the edges between them.
 const (
-	StatusPlaced    Status = "PLACED"
-	StatusPaid      Status = "PAID"
-	StatusShipped   Status = "SHIPPED"
-	StatusCancelled Status = "CANCELLED"
+	StatusPlaced    = api.StatusPlaced
+	StatusPaid      = api.StatusPaid
+	StatusShipped   = api.StatusShipped
+	StatusCancelled = api.StatusCancelled
 )
 
 // Action is a command that moves an order between statuses.
@@ -59,7 +60,7 @@ const (
 //
 // Anything else is illegal (409), including repeating an action on an order
 // already in its target state, because the legacy answers that way too.
-func (s Status) Next(a Action) (Status, bool) {
+func Next(s Status, a Action) (Status, bool) {
 	switch {
 	case s == StatusPlaced && a == ActionPay:
 		return StatusPaid, true
@@ -69,15 +70,6 @@ func (s Status) Next(a Action) (Status, bool) {
 		return StatusCancelled, true
 	}
 	return "", false
-}
-
-// Valid reports whether s is one of the four known statuses.
-func (s Status) Valid() bool {
-	switch s {
-	case StatusPlaced, StatusPaid, StatusShipped, StatusCancelled:
-		return true
-	}
-	return false
 }
 
 // eventType is the outbox event type emitted when an order reaches status.
@@ -93,36 +85,19 @@ func eventType(s Status) string {
 	return "order.created"
 }
 
-// Money is an amount in a currency's minor unit (cents for EUR), so that sums
-// are exact; there is no floating point anywhere in an order.
-type Money struct {
-	AmountMinor int64  `json:"amountMinor"`
-	Currency    string `json:"currency"`
-}
+// Money and Line are the contract's types (contracts/api). Money is in a
+// currency's minor unit (cents for EUR), so that sums are exact; there is
+// no floating point anywhere in an order. A Line's price is snapshotted at
+// placement: later catalog price changes do not touch existing orders.
+type (
+	Money = api.Money
+	Line  = api.OrderLine
+)
 
-// Line is one product of an order with its price snapshotted at placement:
-// later catalog price changes do not touch existing orders.
-type Line struct {
-	Sku       string `json:"sku"`
-	Name      string `json:"name"`
-	Quantity  int    `json:"quantity"`
-	UnitPrice Money  `json:"unitPrice"`
-	LineTotal Money  `json:"lineTotal"`
-}
-
-// Order is the aggregate and also its wire form (the Order schema of
-// openapi.yaml): keep the two in step, additively.
+// Order is the aggregate: its wire form, the contract's Order (embedded, so
+// it marshals as exactly that schema), and the lineage reconcile needs.
 type Order struct {
-	ID            string    `json:"orderId"`
-	CustomerID    string    `json:"customerId"`
-	Status        Status    `json:"status"`
-	Currency      string    `json:"currency"`
-	Lines         []Line    `json:"items"`
-	Total         Money     `json:"total"`
-	LegacyOrderNo string    `json:"legacyOrderNo,omitempty"`
-	CreatedAt     time.Time `json:"createdAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
-	Version       int64     `json:"version"`
+	api.Order
 
 	// intentRef is IntentRef of the Idempotency-Key the order was booked
 	// under, empty for orders mirrored from the legacy; extRef is the

@@ -21,7 +21,7 @@ func TestStatusTransitions(t *testing.T) {
 			t.Run(string(from)+"/"+string(a), func(t *testing.T) {
 				t.Parallel()
 				want, wantOK := legal[from][a]
-				got, ok := from.Next(a)
+				got, ok := Next(from, a)
 				if ok != wantOK || got != want {
 					t.Fatalf("%s --%s--> (%q, %v), want (%q, %v)", from, a, got, ok, want, wantOK)
 				}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/internal/metricstest"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/ficus-gw/ficus/newsvc/catalog"
@@ -134,8 +135,8 @@ func TestSweeperFinishesAClaimWhoseOrderWasBooked(t *testing.T) {
 	// older version, or by hand during an incident).
 	ctx := context.Background()
 	now := h.clock.Now()
-	o := Order{ID: orderID, CustomerID: "erin", Status: StatusPlaced, Currency: "EUR", CreatedAt: now, UpdatedAt: now, Version: 1,
-		Lines: []Line{{Sku: "A", Name: "Product A", Quantity: 1, UnitPrice: Money{AmountMinor: 500, Currency: "EUR"}}}}
+	o := Order{Order: api.Order{ID: orderID, CustomerID: "erin", Status: StatusPlaced, Currency: "EUR", CreatedAt: now, UpdatedAt: now, Version: 1,
+		Lines: []Line{{Sku: "A", Name: "Product A", Quantity: 1, UnitPrice: Money{AmountMinor: 500, Currency: "EUR"}}}}}
 	if _, err := priceLines(o.Lines, "EUR"); err != nil {
 		t.Fatal(err)
 	}

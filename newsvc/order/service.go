@@ -2,9 +2,7 @@ package order
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/newsvc/apierr"
@@ -160,25 +159,12 @@ func (s *Service) pruneKeys(ctx context.Context) {
 	}
 }
 
-// PlaceRequest is the body of POST /api/v1/orders.
-type PlaceRequest struct {
-	CustomerID string      `json:"customerId"`
-	Currency   string      `json:"currency,omitempty"`
-	Items      []PlaceItem `json:"items"`
-}
-
-type PlaceItem struct {
-	Sku      string `json:"sku"`
-	Quantity int    `json:"quantity"`
-}
-
-// Hash is the canonical hash of a request: the SHA-256 of its re-encoding,
-// so that whitespace and key order do not make "the same body" differ.
-func (r PlaceRequest) Hash() string {
-	b, _ := json.Marshal(r) // cannot fail: strings and ints only
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
+// PlaceRequest is the body of POST /api/v1/orders, the contract's
+// PlaceOrderRequest with its Validate and Hash.
+type (
+	PlaceRequest = api.PlaceRequest
+	PlaceItem    = api.PlaceItem
+)
 
 // unavailable reports whether err means the Catalog could not answer.
 func unavailable(err error) bool {
@@ -376,7 +362,7 @@ type itemProblem struct {
 // price. With checkStock (dry runs, which reserve nothing) it also compares
 // the quantity with the stock the Catalog reports.
 func (s *Service) priceOrder(ctx context.Context, req PlaceRequest, orderID, requestID string, checkStock bool) (Order, error) {
-	o := Order{ID: orderID, CustomerID: req.CustomerID, Currency: req.Currency, Lines: make([]Line, 0, len(req.Items))}
+	o := Order{Order: api.Order{ID: orderID, CustomerID: req.CustomerID, Currency: req.Currency, Lines: make([]Line, 0, len(req.Items))}}
 	var problems []itemProblem
 	for i, it := range req.Items {
 		p, err := s.catalog.product(ctx, it.Sku, requestID)
@@ -501,7 +487,7 @@ func (s *Service) transition(ctx context.Context, id string, a Action, requestID
 		if err != nil {
 			return Order{}, err
 		}
-		to, ok := o.Status.Next(a)
+		to, ok := Next(o.Status, a)
 		if !ok {
 			return Order{}, illegal(o)
 		}
@@ -515,7 +501,7 @@ func (s *Service) transition(ctx context.Context, id string, a Action, requestID
 		if o, err = getOrder(ctx, tx, id); err != nil {
 			return err
 		}
-		to, ok := o.Status.Next(a)
+		to, ok := Next(o.Status, a)
 		if !ok {
 			return illegal(o)
 		}

@@ -31,7 +31,7 @@ func TestPlaceOrderSnapshotsPricesAndReservesStock(t *testing.T) {
 	if loc := res.header.Get("Location"); loc != "/api/v1/orders/"+o.ID {
 		t.Fatalf("Location %q for order %s", loc, o.ID)
 	}
-	if o.Status != StatusPlaced || o.Currency != "EUR" || o.Total != (Money{5498, "EUR"}) || o.Version != 1 {
+	if o.Status != StatusPlaced || o.Currency != "EUR" || o.Total != (Money{AmountMinor: 5498, Currency: "EUR"}) || o.Version != 1 {
 		t.Fatalf("order %+v", o)
 	}
 	if o.Lines[0].LineTotal.AmountMinor != 3998 || o.Lines[1].LineTotal.AmountMinor != 1500 || o.Lines[0].Name != "Product A" {
