@@ -3,7 +3,7 @@ package acl
 import (
 	"errors"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 )
 
 // Op names the legacy call an error came from: the same legacy code means

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current translators")

@@ -2,7 +2,7 @@
 // /api/v1/orders...) from the legacy shop, through the anti-corruption
 // layer. The gateway routes the legacy's share of /api/v1 traffic here, so a
 // client sees one contract whichever side serves it: the same JSON, status
-// codes, error codes (newsvc/apierr) and idempotency rules as newsvc.
+// codes, error codes (apierr) and idempotency rules as newsvc.
 //
 // Identifiers are shared with the new side: a product's sku is the legacy
 // art_nr, and an order's orderId is the one the dual-run sync gives it in
@@ -25,11 +25,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/contracts/providerstate"
 	"github.com/ficus-gw/ficus/internal/reqlog"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
 	"github.com/ficus-gw/ficus/internal/svcmetrics"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 // DefaultAddr is where `ficus acl` conventionally listens.

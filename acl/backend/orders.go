@@ -15,8 +15,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/contracts/api"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 // Limits of the order contract (newsvc/order openapi.yaml).

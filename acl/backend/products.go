@@ -10,8 +10,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ficus-gw/ficus/acl"
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/contracts/api"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 // The deprecation of GET /api/v1/products, as the catalog service announces

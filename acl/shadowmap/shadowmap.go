@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/ficus-gw/ficus/acl"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/valyala/fasthttp"
 )
 

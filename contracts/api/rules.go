@@ -29,7 +29,7 @@ const (
 
 // ValidationError is a request that breaks a rule of the contract. Every
 // provider answers it 400 VALIDATION_FAILED with this Message and Details
-// (newsvc/apierr converts it); it is a type of its own so that this package
+// (apierr converts it); it is a type of its own so that this package
 // needs no HTTP machinery.
 type ValidationError struct {
 	Message string

@@ -14,8 +14,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/contracts/providerstate"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 type produced struct {

@@ -23,7 +23,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 )
 
 // Path is where Mount serves the endpoint.

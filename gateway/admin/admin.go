@@ -34,10 +34,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway/controlplane"
 	"github.com/ficus-gw/ficus/gateway/decide"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 // Prefix is where the API lives on the admin listener.

@@ -15,11 +15,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/config"
 	"github.com/ficus-gw/ficus/gateway/controlplane"
 	"github.com/ficus-gw/ficus/gateway/decide"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 const (

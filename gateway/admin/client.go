@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/gateway/retire"
 	"github.com/ficus-gw/ficus/gateway/shadow"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 // Client calls the admin API, reports included; it backs `ficus ctl`.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 )
 
 // TestAuditNeverStoresAClientRequestIDVerbatim: an admin caller's

@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/config"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/gofiber/fiber/v2"
 )
 

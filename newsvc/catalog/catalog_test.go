@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/newsvc/catalog"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
 )

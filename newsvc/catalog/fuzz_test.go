@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 )
 
 // FuzzProductWrite sends arbitrary bodies to PUT over loopback: whatever

@@ -3,8 +3,8 @@ package catalog
 import (
 	"unicode/utf8"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/contracts/api"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 // Money and Product are the contract's types (contracts/api): the catalog

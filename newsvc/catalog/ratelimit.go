@@ -4,8 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/internal/clientrate"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 	"github.com/gofiber/fiber/v2"
 )
 

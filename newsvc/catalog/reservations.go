@@ -14,9 +14,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/contracts/api"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 // Reservations are stock adjustments with reason order-reserved; their

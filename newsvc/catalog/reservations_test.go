@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/newsvc/catalog"
 )
 

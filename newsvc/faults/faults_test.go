@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/gofiber/fiber/v2"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 )
 
 // product is the part of the Catalog's product representation that orders

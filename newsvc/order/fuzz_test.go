@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/contracts/api"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 // FuzzPlaceRequest feeds arbitrary bodies through the strict decoder and

@@ -23,7 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	legacyrouter "github.com/getkin/kin-openapi/routers/legacy"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/newsvc/outbox"
 )
 

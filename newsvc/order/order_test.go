@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/ficus-gw/ficus/newsvc/apierr"
+	"github.com/ficus-gw/ficus/apierr"
 )
 
 func TestStatusTransitions(t *testing.T) {

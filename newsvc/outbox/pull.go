@@ -6,8 +6,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ficus-gw/ficus/apierr"
 	"github.com/ficus-gw/ficus/internal/sqlitedb"
-	"github.com/ficus-gw/ficus/newsvc/apierr"
 )
 
 // DefaultPageSize is the number of events PullHandler returns when the

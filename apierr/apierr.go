@@ -1,6 +1,9 @@
-// Package apierr is the one error model of the new services: every non-2xx
-// response body is {"code","message","details"?,"requestId"}, and a code
-// decides the HTTP status in exactly one place.
+// Package apierr is Ficus's one error model, shared by the gateway, the new
+// services and the anti-corruption backend: every non-2xx response body is
+// {"code","message","details"?,"requestId"}, and a code decides the HTTP
+// status in exactly one place. It is a leaf: it imports no Ficus package but
+// the contract's own types (contracts/api), so the gateway can use it
+// without building any service.
 package apierr
 
 import (
