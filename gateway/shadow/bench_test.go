@@ -14,12 +14,12 @@ import (
 )
 
 // BenchmarkBegin measures what shadowing adds to the primary path before
-// the request is proxied: not sampled, and sampled but dropped (pool full).
+// the request is proxied: not sampled, and sampled but dropped (queue full).
 func BenchmarkBegin(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
 		percent float64
-	}{{"not sampled", 0.01}, {"pool full", 100}} {
+	}{{"not sampled", 0.01}, {"queue full", 100}} {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := &config.Config{
 				Upstreams: map[string]config.Upstream{"legacy": {URL: "http://127.0.0.1:1", Kind: "acl"}, "new": {URL: "http://127.0.0.1:2", Kind: "new"}},
@@ -33,7 +33,7 @@ func BenchmarkBegin(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = s.store.close() })
-			s.routes[0].slots <- struct{}{} // the only slot is busy
+			s.routes[0].pending.Store(s.routes[0].limit) // the queue is full
 			var req fasthttp.Request
 			req.SetRequestURI("/api/v1/products/A1")
 			ids := make([][]byte, 1024)
@@ -44,7 +44,7 @@ func BenchmarkBegin(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				if t := s.Begin(0, decide.Legacy, &req, ids[i%len(ids)]); t != nil {
-					b.Fatal("a request got a slot from a full pool")
+					b.Fatal("a request got a place in a full queue")
 				}
 			}
 		})

@@ -4,11 +4,16 @@
 // The gateway calls Begin before proxying and Complete after the primary
 // answer is complete. Begin decides (deterministically, by request id)
 // whether the request is mirrored and copies it; Complete copies the
-// primary's status, compared headers and body. Both are memcpy-bounded and
-// never wait: the exchange with the shadow target, the comparison and the
-// SQLite write of a differing sample all run on a bounded pool of workers
-// per route (config.Shadow.Concurrency). A request finding the pool full, or
-// the target's shadow breaker open, is dropped and counted, never queued.
+// primary's status, headers and body. Both are memcpy-bounded and never
+// wait: Complete puts the copy on the route's bounded queue, and the
+// exchange with the shadow target, the comparison and the SQLite write of a
+// differing sample run on the route's workers. Workers start when copies
+// wait and none is idle, up to config.Shadow.Concurrency (the cap on
+// exchanges in flight with the target), and stop after a second idle. A
+// copy finding the queue full (queueDepth copies, or queueBytes of bodies,
+// already waiting or in flight), or the target's shadow breaker open, is
+// dropped and counted: a slow or hanging target fills the queue and then
+// costs the primary one failed atomic add per request.
 //
 // Shadow requests carry X-Ficus-Shadow: 1. Writes are mirrored only on
 // routes with writes: true, with an Idempotency-Key (the client's, or one
@@ -65,6 +70,21 @@ const DefaultMaxCompareBytes = 1 << 20
 // storeTimeout bounds one SQLite write of a sample.
 const storeTimeout = 5 * time.Second
 
+// Queue bounds, per route. A copy holds its place from Begin (before the
+// primary is proxied) to the end of its comparison, so the depth covers the
+// requests in flight on the primary path plus a backlog of a few
+// milliseconds at tens of thousands of requests per second. The byte bound
+// caps the memory queued copies hold (request and primary body) whatever
+// their size.
+const (
+	queueDepthPerWorker = 64
+	minQueueDepth       = 256
+	maxQueueDepth       = 8192
+	queueBytes          = 16 << 20
+	// workerIdle is how long a worker waits for a copy before it stops.
+	workerIdle = time.Second
+)
+
 // ErrUnknownRoute is returned by Report for a route without shadow traffic.
 var ErrUnknownRoute = errors.New("shadow: no such route with shadow traffic")
 
@@ -103,6 +123,7 @@ type Shadow struct {
 	store      *store
 	maxCompare int
 	closing    atomic.Bool
+	done       chan struct{} // closed by Close: idle workers stop
 	tickets    sync.Pool
 	// comparing bounds the comparisons (decode, diff, store) running at
 	// once to half the CPUs: exchanges with a slow target finish in bursts,
@@ -130,7 +151,16 @@ type routeShadow struct {
 	threshold uint64 // sampled when hash(request id) % 10000 < threshold
 	upstreams [2]*side
 	target    *side // configured target; nil: the side that did not serve
-	slots     chan struct{}
+	// queue holds completed copies for the workers. Its capacity is
+	// limit, and pending (copies between Begin and the end of their
+	// exchange) never exceeds limit, so a send on it never blocks.
+	queue      chan *Ticket
+	limit      int64
+	pending    atomic.Int64
+	bytes      atomic.Int64 // body bytes held by pending copies
+	maxWorkers int32
+	workers    atomic.Int32 // running
+	idle       atomic.Int32 // waiting on queue
 	cmp       *comparer
 	mapping   Mapping
 	stats     routeStats
@@ -148,7 +178,7 @@ func New(opts Options) (*Shadow, error) {
 	if opts.Registry == nil {
 		return nil, errors.New("shadow: Options.Registry is required")
 	}
-	s := &Shadow{log: opts.Logger, now: opts.Now, maxCompare: opts.MaxCompareBytes, byName: map[string]*routeShadow{}}
+	s := &Shadow{log: opts.Logger, now: opts.Now, maxCompare: opts.MaxCompareBytes, byName: map[string]*routeShadow{}, done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -198,13 +228,17 @@ func New(opts Options) (*Shadow, error) {
 		if err != nil {
 			return nil, fmt.Errorf("shadow: route %s: %w", r.Name, err)
 		}
+		workers := max(1, r.Shadow.Concurrency)
+		depth := min(max(minQueueDepth, queueDepthPerWorker*workers), maxQueueDepth)
 		rs := &routeShadow{
-			name:      r.Name,
-			cfg:       *r.Shadow,
-			threshold: uint64(r.Shadow.Percent*100 + 0.5),
-			slots:     make(chan struct{}, max(1, r.Shadow.Concurrency)),
-			cmp:       cmp,
-			mapping:   opts.Mappings[r.Name],
+			name:       r.Name,
+			cfg:        *r.Shadow,
+			threshold:  uint64(r.Shadow.Percent*100 + 0.5),
+			queue:      make(chan *Ticket, depth),
+			limit:      int64(depth),
+			maxWorkers: int32(workers),
+			cmp:        cmp,
+			mapping:    opts.Mappings[r.Name],
 		}
 		rs.stats.fields = map[string]*fieldStats{}
 		rs.upstreams[decide.Legacy] = sides[r.Legacy]
@@ -267,14 +301,16 @@ func (sd *side) do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.
 // exchange. It owns copies only: nothing in it points into the Fiber
 // context.
 type Ticket struct {
-	rs       *routeShadow
-	req      fasthttp.Request // the request as the primary received it
-	rid      string
-	served   decide.Backend
-	pstatus  int
-	pheaders map[string]string
-	pbody    []byte
-	pencode  string // Content-Encoding of pbody
+	rs      *routeShadow
+	req     fasthttp.Request // the request as the primary received it
+	rid     []byte
+	served  decide.Backend
+	pstatus int
+	// phead is the primary answer's header; the worker picks the compared
+	// ones out of it, so the primary path copies bytes and builds nothing.
+	phead fasthttp.ResponseHeader
+	pbody []byte
+	size  int64 // body bytes counted in rs.bytes
 }
 
 // sample maps a request id to 0..9999, the same for the same id.
@@ -312,16 +348,21 @@ func (s *Shadow) Begin(route int, served decide.Backend, req *fasthttp.Request, 
 		s.count(rs, ResultSkipped)
 		return nil
 	}
-	// The slot first: when the pool is full (a slow target) the drop costs
-	// a failed channel send, not the breaker's mutex.
-	select {
-	case rs.slots <- struct{}{}:
-	default:
+	// The place first: when the queue is full (a slow target) the drop
+	// costs two atomic adds, not the breaker's mutex.
+	if rs.pending.Add(1) > rs.limit {
+		rs.pending.Add(-1)
 		s.count(rs, ResultDropped)
 		return nil
 	}
+	// Close sets closing before it waits for pending to reach zero: a
+	// Begin that raced with it sees closing here and gives its place back.
+	if s.closing.Load() {
+		rs.pending.Add(-1)
+		return nil
+	}
 	if tgt := rs.targetFor(served); tgt != nil && tgt.open() {
-		<-rs.slots
+		rs.pending.Add(-1)
 		s.count(rs, ResultDropped)
 		return nil
 	}
@@ -329,7 +370,7 @@ func (s *Shadow) Begin(route int, served decide.Backend, req *fasthttp.Request, 
 	t := s.tickets.Get().(*Ticket)
 	t.rs = rs
 	req.CopyTo(&t.req)
-	t.rid = string(requestID)
+	t.rid = append(t.rid[:0], requestID...)
 	return t
 }
 
@@ -348,18 +389,78 @@ func (s *Shadow) Complete(t *Ticket, served decide.Backend, resp *fasthttp.Respo
 		s.release(t)
 		return
 	}
+	size := int64(len(resp.Body()) + len(t.req.Body()))
+	if rs.bytes.Add(size) > queueBytes {
+		rs.bytes.Add(-size)
+		s.count(rs, ResultDropped)
+		s.release(t)
+		return
+	}
+	t.size = size
 	t.served = served
 	t.pstatus = resp.StatusCode()
-	if t.pheaders == nil {
-		t.pheaders = make(map[string]string, len(rs.cmp.headers)+1)
-	}
-	t.pheaders["Content-Type"] = string(resp.Header.ContentType())
-	for _, h := range rs.cmp.headers {
-		t.pheaders[h] = string(resp.Header.Peek(h))
-	}
-	t.pencode = string(resp.Header.ContentEncoding())
+	resp.Header.CopyTo(&t.phead)
 	t.pbody = append(t.pbody[:0], resp.Body()...)
-	go s.run(t)
+	rs.queue <- t // never blocks: see routeShadow.queue
+	s.wake(rs)
+}
+
+// wake starts a worker for rs when none is idle and fewer than the cap run.
+func (s *Shadow) wake(rs *routeShadow) {
+	if rs.idle.Load() > 0 {
+		return
+	}
+	if rs.claimWorker() {
+		go s.work(rs)
+	}
+}
+
+// claimWorker counts one more running worker unless the cap is reached.
+func (rs *routeShadow) claimWorker() bool {
+	for {
+		w := rs.workers.Load()
+		if w >= rs.maxWorkers {
+			return false
+		}
+		if rs.workers.CompareAndSwap(w, w+1) {
+			return true
+		}
+	}
+}
+
+// work is one worker of rs: it runs queued copies until none came for
+// workerIdle, or the Shadow closed with nothing queued.
+func (s *Shadow) work(rs *routeShadow) {
+	timer := time.NewTimer(workerIdle)
+	defer timer.Stop()
+	for {
+		select {
+		case t := <-rs.queue:
+			s.run(t)
+			continue
+		default:
+		}
+		rs.idle.Add(1)
+		timer.Reset(workerIdle)
+		select {
+		case t := <-rs.queue:
+			rs.idle.Add(-1)
+			s.run(t)
+			continue
+		case <-timer.C:
+		case <-s.done:
+		}
+		rs.idle.Add(-1)
+		rs.workers.Add(-1)
+		// A copy queued after the queue looked empty, by a Complete that
+		// saw this worker idle, would wait for the next one: take it.
+		// (The idle count drops before the length is read, and Complete
+		// sends before it reads the idle count, so one of the two sees
+		// the other.)
+		if len(rs.queue) == 0 || !rs.claimWorker() {
+			return
+		}
+	}
 }
 
 // targetFor returns the side a request served by served is mirrored to;
@@ -380,41 +481,46 @@ func (s *Shadow) count(rs *routeShadow, r Result) {
 	rs.stats.result(r)
 }
 
-// release returns t's worker slot and t itself.
+// release returns t's place in the queue and t itself.
 func (s *Shadow) release(t *Ticket) {
 	rs := t.rs
 	t.req.Reset()
-	t.rs, t.rid, t.pbody = nil, "", t.pbody[:0]
-	clear(t.pheaders)
+	t.phead.Reset()
+	t.rs, t.rid, t.pbody = nil, t.rid[:0], t.pbody[:0]
 	if cap(t.pbody) > 64<<10 {
 		t.pbody = nil // do not pin large buffers in the pool
 	}
+	rs.bytes.Add(-t.size)
+	t.size = 0
 	s.tickets.Put(t)
 	s.m.inFlight.Dec()
-	<-rs.slots
+	rs.pending.Add(-1)
 }
 
 // Close stops mirroring and waits (at most until ctx is done) for the
-// exchanges in flight to finish, then closes the sample store. Call it after
-// the gateway stopped serving.
+// copies queued or in flight to finish, then closes the sample store. Call
+// it after the gateway stopped serving.
 func (s *Shadow) Close(ctx context.Context) error {
 	if !s.closing.CompareAndSwap(false, true) {
 		return nil
 	}
 	var err error
-	// Taking every slot of every route waits for every worker, and leaves
-	// none for a Begin racing with Close.
+	// Close is rare and waits on exchanges of milliseconds to seconds: a
+	// short poll of the counters is simpler than a signal per release.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 wait:
 	for _, rs := range s.order {
-		for range cap(rs.slots) {
+		for rs.pending.Load() > 0 {
 			select {
-			case rs.slots <- struct{}{}:
+			case <-tick.C:
 			case <-ctx.Done():
 				err = fmt.Errorf("shadow: closing: exchanges still in flight: %w", ctx.Err())
 				break wait
 			}
 		}
 	}
+	close(s.done)
 	seen := map[*side]bool{}
 	for _, rs := range s.order {
 		for _, sd := range append(rs.upstreams[:], rs.target) {

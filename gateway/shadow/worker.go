@@ -30,7 +30,7 @@ func (s *Shadow) run(t *Ticket) {
 	defer s.release(t)
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("panic in shadow exchange", "request_id", t.rid, "route", rs.name, "panic", r, "stack", string(debug.Stack()))
+			s.log.Error("panic in shadow exchange", "request_id", string(t.rid), "route", rs.name, "panic", r, "stack", string(debug.Stack()))
 			s.count(rs, ResultError)
 		}
 	}()
@@ -38,7 +38,7 @@ func (s *Shadow) run(t *Ticket) {
 	s.count(rs, res)
 	if err != nil {
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "shadow exchange not compared",
-			slog.String("request_id", t.rid), slog.String("route", rs.name),
+			slog.String("request_id", string(t.rid)), slog.String("route", rs.name),
 			slog.String("result", res.String()), slog.Any("err", err))
 	}
 }
@@ -62,7 +62,7 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 		return ResultSkipped, errLegacyWrite
 	}
 	if write && len(creq.Header.Peek(HeaderIdempotencyKey)) == 0 {
-		creq.Header.Set(HeaderIdempotencyKey, "ficus-shadow-"+t.rid)
+		creq.Header.Set(HeaderIdempotencyKey, "ficus-shadow-"+string(t.rid))
 	}
 
 	// Noise: the same request to the primary side again, in parallel, so
@@ -119,7 +119,7 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 	if (pkind == kindLegacy) == (tkind == kindLegacy) {
 		pkind, tkind = "", ""
 	}
-	pa, err := normalise(rs, pkind, t.pstatus, t.pheaders, t.pencode, t.pbody)
+	pa, err := normalise(rs, pkind, t.pstatus, headersOf(rs, &t.phead), string(t.phead.ContentEncoding()), t.pbody)
 	if err != nil {
 		return resultOf(err), fmt.Errorf("primary answer: %w", err)
 	}
@@ -153,12 +153,13 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 		return ResultMatch, nil
 	}
 	fs := fields(kept)
+	rid := string(t.rid)
 	// Per exchange, so at debug: the report and the metrics carry the rates.
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "shadow answer differs",
-		slog.String("request_id", t.rid), slog.String("route", rs.name), slog.String("target", tgt.name),
+		slog.String("request_id", rid), slog.String("route", rs.name), slog.String("target", tgt.name),
 		slog.Any("fields", fs))
 	smp := Sample{
-		At: now.UTC(), RequestID: t.rid,
+		At: now.UTC(), RequestID: rid,
 		Method: string(t.req.Header.Method()), Path: string(t.req.URI().Path()), Query: string(t.req.URI().QueryString()),
 		Headers:       redactHeaders(&t.req.Header),
 		PrimaryStatus: pa.status, ShadowStatus: ca.status,
@@ -169,7 +170,7 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	if err := s.store.add(ctx, rs.name, rs.cfg.Samples, smp); err != nil {
-		s.log.Warn("could not store a shadow sample", "request_id", t.rid, "route", rs.name, "err", err)
+		s.log.Warn("could not store a shadow sample", "request_id", rid, "route", rs.name, "err", err)
 	}
 	return ResultDiff, nil
 }
@@ -236,12 +237,17 @@ func resultOf(err error) Result {
 
 // responseHeaders copies the compared headers of resp.
 func responseHeaders(rs *routeShadow, resp *fasthttp.Response) map[string]string {
-	h := make(map[string]string, len(rs.cmp.headers)+1)
-	h["Content-Type"] = string(resp.Header.ContentType())
+	return headersOf(rs, &resp.Header)
+}
+
+// headersOf copies the compared headers (and Content-Type) of h.
+func headersOf(rs *routeShadow, h *fasthttp.ResponseHeader) map[string]string {
+	out := make(map[string]string, len(rs.cmp.headers)+1)
+	out["Content-Type"] = string(h.ContentType())
 	for _, k := range rs.cmp.headers {
-		h[k] = string(resp.Header.Peek(k))
+		out[k] = string(h.Peek(k))
 	}
-	return h
+	return out
 }
 
 // fields returns the distinct field patterns of ds, in order.
