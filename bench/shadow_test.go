@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ficus-gw/ficus/config"
+)
+
+// shadowSh sources shadow.sh (functions only) and runs script with WORK and
+// $1 set to dir, and $2... to args.
+func shadowSh(t *testing.T, dir, script string, args ...string) string {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bash, append([]string{"-c", `source ./shadow.sh && WORK="$1" && ` + script, "bash", dir}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func TestShadowLegConfigMirrorsEveryReadToTheTarget(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	shadowSh(t, dir, `UP_ADDR=127.0.0.1:9999 && ficus_conf "$1/f.yaml" 18080 18090 100 127.0.0.1:9997`)
+	cfg, err := config.Load(filepath.Join(dir, "f.yaml"))
+	if err != nil {
+		t.Fatalf("the gateway rejects the shadow leg's config: %v", err)
+	}
+	r := cfg.Routes[0]
+	if r.Shadow == nil || r.Shadow.Percent != 100 || r.Shadow.Target != "shadowtarget" || r.Shadow.Concurrency != 16 {
+		t.Fatalf("route shadow %+v: want 100%% to shadowtarget at the default concurrency 16", r.Shadow)
+	}
+	if u := cfg.Upstreams[r.Shadow.Target]; u.URL != "http://127.0.0.1:9997" {
+		t.Fatalf("shadow target URL %q, want the target given", u.URL)
+	}
+	if u := cfg.Upstreams[r.Legacy]; u.URL != "http://127.0.0.1:9999" {
+		t.Fatalf("primary URL %q, want the benchmark upstream", u.URL)
+	}
+	if !r.BufferResponses || r.Canary != 0 {
+		t.Fatalf("route %+v: want answers read whole and every request served by the primary", r)
+	}
+}
+
+func TestShadowCountsAreParsedFromTheGatewayMetrics(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	metrics := `# HELP ficus_shadow_requests_total x
+ficus_shadow_requests_total{result="diff",route="bench"} 5
+ficus_shadow_requests_total{result="dropped",route="bench"} 12
+ficus_shadow_requests_total{result="error",route="bench"} 1
+ficus_shadow_requests_total{result="match",route="bench"} 1000
+ficus_shadow_requests_total{result="skipped",route="bench"} 2
+ficus_shadow_requests_total{result="match",route="other"} 77
+`
+	if err := os.WriteFile(filepath.Join(dir, "m.txt"), []byte(metrics), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.TrimSpace(shadowSh(t, dir, `parse_shadow_counts <"$1/m.txt"`))
+	if got != "1005 12 1 2" {
+		t.Fatalf("counts %q, want compared (match+diff) 1005, dropped 12, error 1, skipped 2", got)
+	}
+}
+
+// rounds.tsv of shadow.sh: leg round rps p50us p99us errors other%
+// proxycpu100k compared dropped shadowerrors skipped wall_s
+const shadowRounds = "" +
+	"ficus-0\t1\t1000\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n" +
+	"ficus-100\t1\t800\t1200\t4400\t0\t0\t2.60\t7900\t50\t0\t50\t10\n" +
+	"nginx\t1\t1500\t800\t3000\t0\t0\t1.50\t0\t0\t0\t0\t10\n" +
+	"nginx-mirror\t1\t1200\t900\t3300\t0\t0\t1.90\t0\t0\t0\t0\t10\n" +
+	// round 2: ficus-100 noisy (other load 40%), left out of its figures
+	"ficus-100\t2\t100\t1200\t40000\t0\t40\t5.00\t500\t500\t0\t0\t10\n" +
+	"ficus-0\t2\t1100\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n" +
+	"nginx\t2\t1500\t800\t3000\t0\t0\t1.50\t0\t0\t0\t0\t10\n" +
+	"nginx-mirror\t2\t1200\t900\t3300\t0\t0\t1.90\t0\t0\t0\t0\t10\n" +
+	// round 3
+	"ficus-0\t3\t1000\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n" +
+	"ficus-100\t3\t700\t1200\t4400\t0\t0\t2.80\t6600\t300\t0\t100\t10\n" +
+	"nginx\t3\t1500\t800\t3000\t0\t0\t1.50\t0\t0\t0\t0\t10\n" +
+	"nginx-mirror\t3\t1350\t900\t3300\t0\t0\t1.90\t0\t0\t0\t0\t10\n"
+
+func TestShadowVerdictsUseCleanRoundsAndCountDrops(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(shadowRounds), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := shadowSh(t, dir, `leg_table "$1/rounds.tsv" && verdicts "$1/rounds.tsv"`)
+	for _, want := range []string{
+		// drop % per clean round: 50/8000 = 0.625, 300/7000 = 4.29; median 2.46
+		"- Fast target, copies dropped: 2.46% (target < 1%: not met)",
+		// compared/s / rps: 790/800 = 0.9875, 660/700 = 0.943; median 0.965
+		"- Fast target, compared pairs/s / primary requests/s: 0.97, 725 compared pairs/s (target ≥ 0.5: met)",
+		// rps ratios: 0.8, 0.7 (round 2 noisy); cpu 1.3, 1.4
+		"- Fast target, Ficus requests/s with 100% shadowing / without: 0.75 (target ≥ 0.75: met); proxy CPU per request 1.35×",
+		"- Fast target, nginx requests/s mirroring 100% / not mirroring: 0.80 ",
+		// the per-leg table sums drops over every round, noisy ones too
+		"| ficus-100 | 750 | 1.20 | 4.40 | 0 | 2.70 | 725 | 0.97 | 850 of 16000 | 5.31 | 2 of 3 |",
+		"| nginx-mirror | 1200 | 0.90 | 3.30 | 0 | 1.90 | none (copies only) | - | - | - | 3 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Slow target") {
+		t.Errorf("slow-target verdicts without slow legs:\n%s", out)
+	}
+}
