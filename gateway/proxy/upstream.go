@@ -109,6 +109,7 @@ type Upstream struct {
 	// Name is the configured upstream name (breaker metric label).
 	Name    string
 	hc      *fasthttp.HostClient
+	bp      *batchPool // ExchangeBatch's connections (batch.go)
 	host    string
 	https   bool
 	timeout time.Duration
@@ -155,7 +156,7 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		addr = fasthttp.AddMissingPort(addr, https)
 	}
 	dialTimeout := u.DialTimeout
-	dial := func(addr string, timeout time.Duration) (net.Conn, error) {
+	rawDial := func(addr string, timeout time.Duration) (net.Conn, error) {
 		if dialTimeout > 0 && (timeout <= 0 || dialTimeout < timeout) {
 			timeout = dialTimeout
 		}
@@ -169,6 +170,13 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		}
 		if err != nil {
 			return nil, &DialError{Err: err}
+		}
+		return c, nil
+	}
+	dial := func(addr string, timeout time.Duration) (net.Conn, error) {
+		c, err := rawDial(addr, timeout)
+		if err != nil {
+			return nil, err
 		}
 		return newStaleConn(c), nil
 	}
@@ -209,6 +217,17 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 			MaxResponseBodySize: opts.MaxBufferedBody,
 		},
 	}
+	// ExchangeBatch's own connections, dialled on first use: a pipelined
+	// connection carries many requests at once, which the stale-connection
+	// check (staleconn.go) does not model; ExchangeBatch handles a
+	// connection closed while idle itself.
+	up.bp = &batchPool{max: max(1, maxConns), dial: func() (net.Conn, error) {
+		d := u.DialTimeout
+		if d <= 0 {
+			d = u.Timeout
+		}
+		return rawDial(addr, d)
+	}}
 	if !u.Breaker.Disabled {
 		longest := max(opts.LongestTimeout, u.Timeout)
 		if u.DialTimeout > 0 {
@@ -349,4 +368,7 @@ func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout ti
 func (u *Upstream) StaleRetries() uint64 { return u.staleRetries.Load() }
 
 // CloseIdle closes pooled idle connections (used when draining).
-func (u *Upstream) CloseIdle() { u.hc.CloseIdleConnections() }
+func (u *Upstream) CloseIdle() {
+	u.hc.CloseIdleConnections()
+	u.bp.closeIdle()
+}

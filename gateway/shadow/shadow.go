@@ -81,6 +81,9 @@ const (
 	minQueueDepth       = 256
 	maxQueueDepth       = 8192
 	queueBytes          = 16 << 20
+	// batchGather is how long a worker with few copies waits for more
+	// before it sends them (see work).
+	batchGather = 500 * time.Microsecond
 	// workerIdle is how long a worker waits for a copy before it stops.
 	workerIdle = time.Second
 )
@@ -161,10 +164,10 @@ type routeShadow struct {
 	maxWorkers int32
 	workers    atomic.Int32 // running
 	idle       atomic.Int32 // waiting on queue
-	cmp       *comparer
-	mapping   Mapping
-	stats     routeStats
-	m         routeMetrics
+	cmp        *comparer
+	mapping    Mapping
+	stats      routeStats
+	m          routeMetrics
 }
 
 // New builds the shadow state of every route with a shadow config and
@@ -405,9 +408,12 @@ func (s *Shadow) Complete(t *Ticket, served decide.Backend, resp *fasthttp.Respo
 	s.wake(rs)
 }
 
-// wake starts a worker for rs when none is idle and fewer than the cap run.
+// wake starts a worker for rs when none runs, or when the running ones
+// are all busy and a batch's worth of copies waits: a worker takes every
+// waiting copy (up to maxBatch) at once, so one worker keeps up with
+// thousands of copies per second, and more start only for a backlog.
 func (s *Shadow) wake(rs *routeShadow) {
-	if rs.idle.Load() > 0 {
+	if rs.workers.Load() > 0 && (rs.idle.Load() > 0 || len(rs.queue) < maxBatch) {
 		return
 	}
 	if rs.claimWorker() {
@@ -433,32 +439,74 @@ func (rs *routeShadow) claimWorker() bool {
 func (s *Shadow) work(rs *routeShadow) {
 	timer := time.NewTimer(workerIdle)
 	defer timer.Stop()
+	b := newBatch()
+	ts := make([]*Ticket, 0, maxBatch)
 	for {
+		var t *Ticket
 		select {
-		case t := <-rs.queue:
-			s.run(t)
-			continue
+		case t = <-rs.queue:
 		default:
 		}
-		rs.idle.Add(1)
-		timer.Reset(workerIdle)
-		select {
-		case t := <-rs.queue:
-			rs.idle.Add(-1)
-			s.run(t)
-			continue
-		case <-timer.C:
-		case <-s.done:
+		if t == nil {
+			rs.idle.Add(1)
+			timer.Reset(workerIdle)
+			select {
+			case t = <-rs.queue:
+				rs.idle.Add(-1)
+			case <-timer.C:
+			case <-s.done:
+			}
 		}
-		rs.idle.Add(-1)
-		rs.workers.Add(-1)
-		// A copy queued after the queue looked empty, by a Complete that
-		// saw this worker idle, would wait for the next one: take it.
-		// (The idle count drops before the length is read, and Complete
-		// sends before it reads the idle count, so one of the two sees
-		// the other.)
-		if len(rs.queue) == 0 || !rs.claimWorker() {
+		if t == nil {
+			rs.idle.Add(-1)
+			rs.workers.Add(-1)
+			// A copy queued after the queue looked empty, by a Complete
+			// that saw this worker idle, would wait for the next one:
+			// take it. (The idle count drops before the length is read,
+			// and Complete sends before it reads the idle count, so one
+			// of the two sees the other.)
+			if len(rs.queue) == 0 || !rs.claimWorker() {
+				return
+			}
+			continue
+		}
+		// Whatever else waits leaves with it, in one batch; when little
+		// waits, a short pause lets a batch gather (nobody waits for a
+		// shadow answer, and every write saved is saved on both ends).
+		ts = append(ts[:0], t)
+		ts = drain(rs.queue, ts)
+		if len(ts) < maxBatch/2 {
+			// Counted idle meanwhile: the copies arriving now are this
+			// worker's to take, not a reason to start another.
+			rs.idle.Add(1)
+			timer.Reset(batchGather)
+			select {
+			case <-timer.C:
+			case <-s.done:
+			}
+			rs.idle.Add(-1)
+			ts = drain(rs.queue, ts)
+		}
+		s.runBatch(b, ts)
+		small := len(ts) < maxBatch/4
+		clear(ts)
+		// Small batches with other workers running: the load needs fewer
+		// workers, and each one fewer makes the others' batches larger.
+		if small && rs.leaveIfOthers() {
 			return
+		}
+	}
+}
+
+// leaveIfOthers counts one worker less unless it is the last one.
+func (rs *routeShadow) leaveIfOthers() bool {
+	for {
+		w := rs.workers.Load()
+		if w <= 1 {
+			return false
+		}
+		if rs.workers.CompareAndSwap(w, w-1) {
+			return true
 		}
 	}
 }
@@ -479,6 +527,19 @@ func (rs *routeShadow) targetFor(served decide.Backend) *side {
 func (s *Shadow) count(rs *routeShadow, r Result) {
 	rs.m.results[r].Inc()
 	rs.stats.result(r)
+}
+
+// drain appends to ts what waits on q, up to maxBatch copies in all.
+func drain(q chan *Ticket, ts []*Ticket) []*Ticket {
+	for len(ts) < maxBatch {
+		select {
+		case t := <-q:
+			ts = append(ts, t)
+		default:
+			return ts
+		}
+	}
+	return ts
 }
 
 // release returns t's place in the queue and t itself.

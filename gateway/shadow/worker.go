@@ -1,6 +1,7 @@
 package shadow
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/gateway/proxy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -24,24 +26,148 @@ var errLegacyWrite = errors.New("writes are never mirrored to a legacy-kind upst
 // kindLegacy is the upstream kind that needs a Mapping to be compared.
 const kindLegacy = "legacy"
 
-// run is one worker: it owns t until it returns, then frees its slot.
+// run mirrors and compares one copy on its own (writes, noise routes, a
+// target that cannot take a pipelined batch), then frees its place.
 func (s *Shadow) run(t *Ticket) {
-	rs := t.rs
 	defer s.release(t)
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("panic in shadow exchange", "request_id", string(t.rid), "route", rs.name, "panic", r, "stack", string(debug.Stack()))
-			s.count(rs, ResultError)
-		}
-	}()
+	defer s.recoverCopy(t)
 	res, err := s.exchange(t)
-	s.count(rs, res)
+	s.finish(t, res, err)
+}
+
+// recoverCopy counts a panic in one copy's exchange as an error; deferred.
+func (s *Shadow) recoverCopy(t *Ticket) {
+	if r := recover(); r != nil {
+		s.log.Error("panic in shadow exchange", "request_id", string(t.rid), "route", t.rs.name, "panic", r, "stack", string(debug.Stack()))
+		s.count(t.rs, ResultError)
+	}
+}
+
+// finish counts one copy's result.
+func (s *Shadow) finish(t *Ticket, res Result, err error) {
+	s.count(t.rs, res)
 	if err != nil {
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "shadow exchange not compared",
-			slog.String("request_id", string(t.rid)), slog.String("route", rs.name),
+			slog.String("request_id", string(t.rid)), slog.String("route", t.rs.name),
 			slog.String("result", res.String()), slog.Any("err", err))
 	}
 }
+
+// maxBatch caps the copies a worker sends in one pipelined batch.
+const maxBatch = 32
+
+// batch is a worker's scratch space for one pipelined batch.
+type batch struct {
+	tickets []*Ticket
+	reqs    []*fasthttp.Request
+	resps   []*fasthttp.Response
+	fails   []proxy.Failure
+	errs    []error
+}
+
+func newBatch() *batch {
+	b := &batch{
+		reqs:  make([]*fasthttp.Request, maxBatch),
+		resps: make([]*fasthttp.Response, maxBatch),
+		fails: make([]proxy.Failure, maxBatch),
+		errs:  make([]error, maxBatch),
+	}
+	for i := range maxBatch {
+		b.reqs[i], b.resps[i] = new(fasthttp.Request), new(fasthttp.Response)
+	}
+	return b
+}
+
+// runBatch mirrors the copies in ts, which the worker took from the queue
+// together: reads to a target that accepts them leave as one pipelined
+// batch per target (proxy.ExchangeBatch); the rest run one by one. Every
+// copy's place is freed before it returns.
+func (s *Shadow) runBatch(b *batch, ts []*Ticket) {
+	if len(ts) == 1 {
+		s.run(ts[0])
+		return
+	}
+	var tgt *side
+	b.tickets = b.tickets[:0]
+	for _, t := range ts {
+		rs := t.rs
+		st := rs.targetFor(t.served)
+		if rs.cfg.Noise || (tgt != nil && st != tgt) {
+			s.run(t)
+			continue
+		}
+		i := len(b.tickets)
+		creq := b.reqs[i]
+		if res, err := s.prepare(t, creq); err != nil {
+			s.finish(t, res, err)
+			s.release(t)
+			continue
+		}
+		if !st.up.Batchable(creq) {
+			s.run(t)
+			continue
+		}
+		tgt = st
+		b.tickets = append(b.tickets, t)
+	}
+	n := len(b.tickets)
+	if n == 0 {
+		return
+	}
+	start := time.Now()
+	for i := range n {
+		b.resps[i].Reset()
+	}
+	tgt.up.ExchangeBatch(b.reqs[:n], b.resps[:n], b.tickets[0].rs.cfg.Timeout, b.fails[:n], b.errs[:n])
+	took := time.Since(start).Seconds()
+	for i, t := range b.tickets {
+		t.rs.m.duration.Observe(took)
+		cerr := b.errs[i]
+		if b.fails[i] == proxy.FailStatus5xx {
+			cerr = nil // a 5xx answer is an answer to compare
+		}
+		s.compareOne(t, b.resps[i], cerr)
+		b.reqs[i].Reset()
+		b.resps[i].Reset()
+		b.errs[i] = nil
+	}
+}
+
+// compareOne compares one answered copy of a batch and frees its place.
+func (s *Shadow) compareOne(t *Ticket, cresp *fasthttp.Response, cerr error) {
+	defer s.release(t)
+	defer s.recoverCopy(t)
+	res, err := s.compareAnswers(t, cresp, cerr, nil, nil, false)
+	s.finish(t, res, err)
+}
+
+// prepare turns t's request into the copy for the target, in creq. A
+// non-nil error says the copy is not sent, with its result.
+func (s *Shadow) prepare(t *Ticket, creq *fasthttp.Request) (Result, error) {
+	rs := t.rs
+	primary := rs.upstreams[t.served]
+	tgt := rs.targetFor(t.served)
+	t.req.CopyTo(creq)
+	if !mapRequest(rs.mapping, primary.kind, tgt.kind, creq) {
+		return ResultSkipped, errNoMapping
+	}
+	creq.Header.SetCanonical(keyShadow, one)
+	write := isWrite(creq.Header.Method())
+	if write && tgt.kind == kindLegacy {
+		return ResultSkipped, errLegacyWrite
+	}
+	if write && len(creq.Header.PeekCanonical(keyIdempotencyKey)) == 0 {
+		creq.Header.SetCanonical(keyIdempotencyKey, append([]byte("ficus-shadow-"), t.rid...))
+	}
+	return ResultMatch, nil
+}
+
+// Header names and values set on copies, in canonical form.
+var (
+	keyShadow         = []byte(HeaderShadow)
+	keyIdempotencyKey = []byte(HeaderIdempotencyKey)
+	one               = []byte("1")
+)
 
 // exchange mirrors t's request, compares the answers, records the
 // comparison and stores a differing sample.
@@ -52,18 +178,10 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 
 	creq := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(creq)
-	t.req.CopyTo(creq)
-	if !mapRequest(rs.mapping, primary.kind, tgt.kind, creq) {
-		return ResultSkipped, errNoMapping
+	if res, err := s.prepare(t, creq); err != nil {
+		return res, err
 	}
-	creq.Header.Set(HeaderShadow, "1")
 	write := isWrite(creq.Header.Method())
-	if write && tgt.kind == kindLegacy {
-		return ResultSkipped, errLegacyWrite
-	}
-	if write && len(creq.Header.Peek(HeaderIdempotencyKey)) == 0 {
-		creq.Header.Set(HeaderIdempotencyKey, "ficus-shadow-"+string(t.rid))
-	}
 
 	// Noise: the same request to the primary side again, in parallel, so
 	// both copies see the same moment. Never for writes: the primary side
@@ -93,6 +211,16 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 	cerr := tgt.do(creq, cresp, rs.cfg.Timeout)
 	rs.m.duration.Observe(time.Since(start).Seconds())
 	<-sdone
+	return s.compareAnswers(t, cresp, cerr, sresp, serr, noise)
+}
+
+// compareAnswers compares the target's answer (or its failure cerr) with
+// the primary's, and the primary's second answer sresp when noise is on;
+// it records the comparison and stores a differing sample.
+func (s *Shadow) compareAnswers(t *Ticket, cresp *fasthttp.Response, cerr error, sresp *fasthttp.Response, serr error, noise bool) (Result, error) {
+	rs := t.rs
+	primary := rs.upstreams[t.served]
+	tgt := rs.targetFor(t.served)
 	switch {
 	case errors.Is(cerr, fasthttp.ErrBodyTooLarge):
 		return ResultSkipped, cerr
@@ -118,6 +246,12 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 	pkind, tkind := primary.kind, tgt.kind
 	if (pkind == kindLegacy) == (tkind == kindLegacy) {
 		pkind, tkind = "", ""
+		// Byte-identical answers of the same format have no difference
+		// whatever the rules: count the match without decoding either.
+		if !noise && identical(rs, t, cresp) {
+			rs.stats.record(nil, nil, false, s.m.fieldDiffs, rs.name)
+			return ResultMatch, nil
+		}
 	}
 	pa, err := normalise(rs, pkind, t.pstatus, headersOf(rs, &t.phead), string(t.phead.ContentEncoding()), t.pbody)
 	if err != nil {
@@ -233,6 +367,22 @@ func resultOf(err error) Result {
 		return ResultSkipped
 	}
 	return ResultError
+}
+
+// identical reports whether the target's answer has the primary's status,
+// compared headers, Content-Type, Content-Encoding and body bytes.
+func identical(rs *routeShadow, t *Ticket, cresp *fasthttp.Response) bool {
+	h := &cresp.Header
+	if t.pstatus != cresp.StatusCode() || !bytes.Equal(t.pbody, cresp.Body()) ||
+		!bytes.Equal(t.phead.ContentType(), h.ContentType()) || !bytes.Equal(t.phead.ContentEncoding(), h.ContentEncoding()) {
+		return false
+	}
+	for _, k := range rs.cmp.headers {
+		if !bytes.Equal(t.phead.Peek(k), h.Peek(k)) {
+			return false
+		}
+	}
+	return true
 }
 
 // responseHeaders copies the compared headers of resp.
