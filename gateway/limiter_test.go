@@ -68,14 +68,3 @@ func TestRingWindow(t *testing.T) {
 		t.Fatalf("a minute later sum = %d, want 0", got)
 	}
 }
-
-func BenchmarkRateLimiter(b *testing.B) {
-	l := newRateLimiter(1e9, 1e6)
-	now := time.Now().UnixNano()
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			l.allow(now)
-		}
-	})
-}
