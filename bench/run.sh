@@ -41,6 +41,11 @@
 #                   (ahead of other work on the machine), else 0
 #   FICUS_BIN       use this ficus binary instead of building ./cmd/ficus
 #                   (it must run as `FICUS_BIN gateway --config FILE`)
+#   BENCH_RATE      fixed-rate latency leg: requests/s sent by bench/loadgen
+#                   (an open loop) to each of BENCH_RATE_LEGS after its wrk
+#                   run, default 4000; 0 skips it
+#   BENCH_RATE_DURATION  its length, default 10s
+#   BENCH_RATE_LEGS legs it runs on, default "direct bare nginx ficus"
 #   BENCH_NOTE      a sentence added to the report (how this run differs)
 #   GO              go command, default go
 #
@@ -65,6 +70,9 @@ BENCH_GOPKGS=${BENCH_GOPKGS:-./...}
 BENCH_GOTIME=${BENCH_GOTIME:-500ms}
 BENCH_DOC=${BENCH_DOC-docs/benchmarks.md}
 BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_RATE=${BENCH_RATE:-4000}
+BENCH_RATE_DURATION=${BENCH_RATE_DURATION:-10s}
+BENCH_RATE_LEGS=${BENCH_RATE_LEGS:-direct bare nginx ficus}
 # Root runs the benchmark's processes ahead of anything else on the machine
 # (compilers, other tests), which would otherwise take CPU from one target
 # and not the next.
@@ -405,6 +413,40 @@ measure() {
 	log "      $(awk -F'\t' 'END {printf "%s req/s, p50 %.2f ms, p99 %.2f ms, errors %s, proxy CPU %s s/100k, other load %s%%, idle %s%%", $3, $4/1000, $5/1000, $6, $7, $10, $12}' "$WORK/rounds.tsv")"
 }
 
+# measure_rate LEG ROUND: the fixed-rate leg on the running target. Appends
+# to rate.tsv: leg round rate sent errors achieved p50us p99us p999us other%
+measure_rate() {
+	local leg=$1 round=$2 raw="$WORK/rate-$1-$2.txt" line p0 u0 m0 t0 p1 u1 m1 t1
+	p0=$(cpu_ticks ${LEG_PIDS[@]+"${LEG_PIDS[@]}"} ${LEG_AUX[@]+"${LEG_AUX[@]}"} "$UP_PID")
+	m0=$(machine_busy_ticks)
+	t0=$EPOCHREALTIME
+	times >"$WORK/times.0"
+	if ! ${NICE[@]+"${NICE[@]}"} "$WORK/bin/loadgen" -url "$LEG_URL" -rate "$BENCH_RATE" -duration "$BENCH_RATE_DURATION" \
+		-workers "$BENCH_CONNS" -users "$BENCH_USERS" -timeout "$BENCH_TIMEOUT" >"$raw" 2>&1; then
+		SKIPPED+=("$LEG_LABEL, fixed rate, round $round: loadgen failed: $(tail -n1 "$raw")")
+		return 0
+	fi
+	times >"$WORK/times.1"
+	t1=$EPOCHREALTIME
+	m1=$(machine_busy_ticks)
+	p1=$(cpu_ticks ${LEG_PIDS[@]+"${LEG_PIDS[@]}"} ${LEG_AUX[@]+"${LEG_AUX[@]}"} "$UP_PID")
+	line=$(grep -m1 '^BENCH_RATE_RESULT' "$raw") || {
+		SKIPPED+=("$LEG_LABEL, fixed rate, round $round: no result line")
+		return 0
+	}
+	awk -v leg="$leg" -v r="$round" -v rate="$(field rate "$line")" -v sent="$(field sent "$line")" -v errs="$(field errors "$line")" \
+		-v ach="$(field achieved "$line")" -v p50="$(field p50_us "$line")" -v p99="$(field p99_us "$line")" -v p999="$(field p999_us "$line")" \
+		-v dp=$((p1 - p0)) -v dm=$((m1 - m0)) -v dw="$(wrk_cpu_seconds)" -v tck="$CLK_TCK" -v cpus="$(nproc)" \
+		-v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" 'BEGIN {
+		other = (dm - dp) / tck - dw
+		if (other < 0) other = 0
+		other = 100 * other / (wall * cpus)
+		if (other > 100) other = 100
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\n", leg, r, rate, sent, errs, ach, p50, p99, p999, other
+	}' >>"$WORK/rate.tsv"
+	log "      $(awk -F'\t' 'END {printf "p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, errors %s, achieved %s/s, other load %s%%", $7/1000, $8/1000, $9/1000, $5, $6, $10}' "$WORK/rate.tsv")"
+}
+
 # ---------------------------------------------------------------- report
 
 # The report's functions share one awk helper: med(a, n) sorts a[1..n] in
@@ -555,6 +597,7 @@ ratio_rows() {
 				if (nc == 0) note = note ", none clean"
 				note = note ")"
 			}
+			if (a == "ficus" && b == "nginx") { FN_Q = q; FN_P = p; FN_C = c; FN_E = e }
 			line = sprintf("| %s | %.2f%s | %s | %s |", text, q, note, p, c)
 			line = line (e < 0 ? " - |" : sprintf(" %.2f |", e))
 			if (target != "") {
@@ -566,7 +609,7 @@ ratio_rows() {
 		}
 		END {
 			row("ficus", "bare", "Ficus / bare Fiber", "0.85")
-			row("ficus", "nginx", "Ficus / nginx", "")
+			row("ficus", "nginx", "Ficus / nginx", "0.90")
 			row("bare", "nginx", "bare Fiber / nginx", "")
 			row("bare", "direct", "bare Fiber / direct", "")
 			row("nginx", "direct", "nginx / direct", "")
@@ -578,6 +621,62 @@ ratio_rows() {
 			print "| ratio | requests/s | p99 | proxy CPU per request | requests per CPU-second | target |"
 			print "|---|---:|---:|---:|---:|---|"
 			for (i = 1; i <= nrows; i++) print rows[i]
+			if (FN_Q != "") {
+				printf "\nFicus against nginx, medians of paired rounds: requests/s %.2f (target ≥ 0.90: %s), requests per CPU-second %s, proxy CPU per request %s (target ≤ 1.15: %s), p99 %s (target ≤ 1.50: %s).\n",
+					FN_Q, (FN_Q >= 0.90 ? "met" : "not met"), (FN_E < 0 ? "-" : sprintf("%.2f", FN_E)),
+					FN_C, (FN_C == "-" ? "not measured" : (FN_C + 0 <= 1.15 ? "met" : "not met")),
+					FN_P, (FN_P == "-" ? "not measured" : (FN_P + 0 <= 1.50 ? "met" : "not met"))
+			}
+		}' "$1"
+}
+
+# rate_rows RATE prints the fixed-rate table: per leg, the medians over its
+# clean rounds (other load at most BENCH_NOISY, default 10; no errors; at
+# least 95% of the rate achieved; all rounds when none is) of p50, p99 and
+# p99.9, and of what each adds over direct in the same round; then Ficus's
+# added p99 against nginx's, the target being that Ficus adds no more.
+rate_rows() {
+	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" "$AWK_MEDIAN"'
+		{
+			k = $1 SUBSEP $2
+			if (!($1 in seen)) { seen[$1] = 1; order[++legs] = $1 }
+			if ($2 + 0 > rounds) rounds = $2 + 0
+			have[k] = 1; p50[k] = $7; p99[k] = $8; p999[k] = $9; errs[$1] += $5
+			ok[k] = ($10 + 0 <= noisy + 0 && $5 + 0 == 0 && $6 + 0 >= 0.95 * $3)
+		}
+		# mid(leg, what, added): median over rounds of the percentile (or of
+		# what it adds over direct), clean rounds only while one exists.
+		function mid(leg, what, added,   r, nc, x, v, k, d) {
+			nc = 0
+			for (r = 1; r <= rounds; r++) if (((leg SUBSEP r) in have) && ok[leg, r] && (!added || (("direct" SUBSEP r) in have && ok["direct", r]))) nc++
+			delete x; v = 0
+			for (r = 1; r <= rounds; r++) {
+				k = leg SUBSEP r; d = "direct" SUBSEP r
+				if (!(k in have) || (added && !(d in have))) continue
+				if (nc > 0 && !(ok[k] && (!added || ok[d]))) continue
+				if (what == 50) x[++v] = p50[k] - (added ? p50[d] : 0)
+				if (what == 99) x[++v] = p99[k] - (added ? p99[d] : 0)
+				if (what == 999) x[++v] = p999[k] - (added ? p999[d] : 0)
+			}
+			USED = v; CLEAN = nc
+			return v ? med(x, v) : "none"
+		}
+		function ms(us) { return us == "none" ? "-" : sprintf("%.2f", us / 1000) }
+		function pm(us) { return us == "none" ? "-" : sprintf("%+.2f", us / 1000) }
+		END {
+			if (legs == 0) exit
+			print "| leg | p50 ms | p99 ms | p99.9 ms | p50 added ms | p99 added ms | p99.9 added ms | errors | rounds |"
+			print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+			for (i = 1; i <= legs; i++) {
+				l = order[i]
+				a = mid(l, 50, 0); b = mid(l, 99, 0); c = mid(l, 999, 0); used = USED; clean = CLEAN
+				if (l == "direct") { d50 = "-"; d99 = "-"; d999 = "-" }
+				else { d50 = pm(mid(l, 50, 1)); d99 = pm(mid(l, 99, 1)); d999 = pm(mid(l, 999, 1)) }
+				printf "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", l, ms(a), ms(b), ms(c), d50, d99, d999, errs[l], (clean > 0 ? used : used " (none clean)")
+			}
+			f = mid("ficus", 99, 1); n = mid("nginx", 99, 1)
+			if (f != "none" && n != "none")
+				printf "\nFicus adds %s ms at p99 over direct, nginx %s ms: target Ficus ≤ nginx: %s.\n", pm(f), pm(n), (f <= n ? "met" : "not met")
 		}' "$1"
 }
 
@@ -661,6 +760,8 @@ main() {
 	log "==> building the benchmark programs into $WORK/bin"
 	"$GO" build -o "$WORK/bin/upstream" ./bench/upstream
 	"$GO" build -o "$WORK/bin/bareproxy" ./bench/bareproxy
+	"$GO" build -o "$WORK/bin/loadgen" ./bench/loadgen
+	: >"$WORK/rate.tsv"
 	if [[ " ${LEGS[*]} " == *" ficus "* || " ${LEGS[*]} " == *" ficus-stream "* ]]; then
 		log "==> building ./cmd/ficus"
 		build_ficus
@@ -692,6 +793,10 @@ main() {
 			else
 				log "[$step/$steps] $leg$rtag: warming up for $BENCH_WARMUP, then running wrk for $BENCH_DURATION…"
 				measure "$leg" "$round"
+				if [[ $BENCH_RATE != 0 && " $BENCH_RATE_LEGS " == *" $leg "* ]]; then
+					log "[$step/$steps] $leg$rtag: fixed rate, $BENCH_RATE requests/s for $BENCH_RATE_DURATION…"
+					measure_rate "$leg" "$round"
+				fi
 				if [[ -n $LEG_AFTER ]] && ((round == 1)); then "$LEG_AFTER"; fi
 			fi
 			for pid in ${LEG_STOP[@]+"${LEG_STOP[@]}"}; do stop_started "$pid"; done
@@ -759,6 +864,12 @@ main() {
 		results_table "$RESULTS"
 		echo
 		ratio_rows "$WORK/rounds.tsv"
+		if [[ -s $WORK/rate.tsv ]]; then
+			echo
+			echo "Fixed-rate latency: \`bench/loadgen -rate $BENCH_RATE -duration $BENCH_RATE_DURATION -workers $BENCH_CONNS\` (an open loop: requests leave at the rate whatever the answers do; latency counts from each request's release, so waiting for a free connection counts) on each leg right after its wrk run, $BENCH_USERS distinct \`X-User-Id\` values. \"added\" is the leg's percentile minus direct's in the same round, then the median over rounds clean for both (other load at most ${BENCH_NOISY:-10}%, no errors, the rate achieved):"
+			echo
+			rate_rows "$WORK/rate.tsv"
+		fi
 		if ((BENCH_ROUNDS > 1)) && [[ -s $WORK/rounds.tsv ]]; then
 			echo
 			echo "Every round, in the order measured:"

@@ -1,0 +1,59 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// rate.tsv of run.sh: leg round rate sent errors achieved p50us p99us p999us other%
+const rateRounds = "" +
+	"direct\t1\t4000\t40000\t0\t3999\t200\t500\t1500\t0\n" +
+	"nginx\t1\t4000\t40000\t0\t3999\t400\t1000\t2500\t0\n" +
+	"ficus\t1\t4000\t40000\t0\t3999\t500\t1300\t4500\t0\n" +
+	// round 2: nginx disturbed (other load 30%): left out of nginx's figures
+	"direct\t2\t4000\t40000\t0\t3999\t220\t600\t1600\t0\n" +
+	"nginx\t2\t4000\t40000\t0\t3999\t900\t9000\t20000\t30\n" +
+	"ficus\t2\t4000\t40000\t0\t3999\t520\t1400\t4000\t0\n" +
+	// round 3: ficus fell short of the rate: left out of ficus's figures
+	"direct\t3\t4000\t40000\t0\t3999\t210\t550\t1550\t0\n" +
+	"nginx\t3\t4000\t40000\t0\t3999\t410\t1150\t2550\t0\n" +
+	"ficus\t3\t4000\t30000\t0\t3000\t5000\t50000\t90000\t0\n"
+
+func TestRateRowsGiveWhatEachProxyAddsOverDirect(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rate.tsv"), []byte(rateRounds), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := sh(t, dir, `rate_rows "$1/rate.tsv"`)
+	checkOutput(t, out, []string{
+		// direct: medians of its three clean rounds
+		"| direct | 0.21 | 0.55 | 1.55 | - | - | - | 0 | 3 |",
+		// nginx rounds 1 and 3: added p50 200, 200; p99 500, 600 -> 550; p99.9 1000, 1000
+		"| nginx | 0.41 | 1.07 | 2.52 | +0.20 | +0.55 | +1.00 | 0 | 2 |",
+		// ficus rounds 1 and 2: p99 added 800, 800; p99.9 added 3000, 2400 -> 2700
+		"| ficus | 0.51 | 1.35 | 4.25 | +0.30 | +0.80 | +2.70 | 0 | 2 |",
+		"Ficus adds +0.80 ms at p99 over direct, nginx +0.55 ms: target Ficus ≤ nginx: not met.",
+	}, nil)
+	if strings.Contains(out, "50.00") {
+		t.Errorf("a round that fell short of the rate was used:\n%s", out)
+	}
+}
+
+func TestRatioRowsJudgeFicusAgainstNginx(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rounds := roundLine("nginx", 1, 1000, 4000, 0, 1, "2.00", "4.00") +
+		roundLine("ficus", 1, 920, 5800, 0, 1, "2.20", "4.40") +
+		roundLine("nginx", 2, 1000, 4000, 0, 1, "2.00", "4.00") +
+		roundLine("ficus", 2, 940, 6200, 0, 1, "2.40", "4.40")
+	if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(rounds), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkOutput(t, sh(t, dir, `ratio_rows "$1/rounds.tsv"`), []string{
+		"| Ficus / nginx | 0.93 (median of 2 rounds, range 0.92–0.94) | 1.50 | 1.15 | 0.91 | ≥ 0.90: met by requests/s, met per CPU-second |",
+		"Ficus against nginx, medians of paired rounds: requests/s 0.93 (target ≥ 0.90: met), requests per CPU-second 0.91, proxy CPU per request 1.15 (target ≤ 1.15: met), p99 1.50 (target ≤ 1.50: met).",
+	}, nil)
+}
