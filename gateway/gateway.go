@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -34,6 +36,28 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"github.com/valyala/fasthttp"
 )
+
+// DefaultGCPercent is the garbage collector's target (GOGC) a serving
+// gateway sets when the process environment names none. The proxy path
+// allocates almost nothing (BenchmarkProxyPath: 0 allocations on a buffered
+// route), so the live heap stays near 3 MB and the collector's work hardly
+// depends on it, while the heap's peak, and with it the resident set, does:
+// measured under the benchmark's wrk load (docs/benchmarks.md), 50 instead
+// of Go's 100 lowered the peak RSS by about 2.3 MiB at 64 connections and
+// 4.5 MiB at 256, with CPU per request unchanged within the noise. GOGC (or
+// GOMEMLIMIT) in the environment overrides it.
+const DefaultGCPercent = 50
+
+var gcOnce sync.Once
+
+// setGCPercent applies DefaultGCPercent unless GOGC is set.
+func setGCPercent(log *slog.Logger) {
+	if _, ok := os.LookupEnv("GOGC"); ok {
+		return
+	}
+	debug.SetGCPercent(DefaultGCPercent)
+	log.Debug("garbage collector target set", "gogc", DefaultGCPercent)
+}
 
 // Response headers the gateway adds to every proxied answer.
 const (
@@ -480,6 +504,7 @@ func (g *Gateway) Serve(ctx context.Context, public, admin net.Listener) error {
 	if !g.served.CompareAndSwap(false, true) {
 		return errors.New("gateway: Serve called twice")
 	}
+	gcOnce.Do(func() { setGCPercent(g.log) })
 	public, admin = g.serveTLS(ctx, public, admin)
 	pubErr := make(chan error, 1)
 	admErr := make(chan error, 1)
