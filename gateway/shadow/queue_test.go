@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ficus-gw/ficus/config"
 )
@@ -60,5 +61,47 @@ func TestFastTargetComparesAlmostEveryCopy(t *testing.T) {
 	}
 	if got := target.marked.Load(); got != int64(r.Compared) {
 		t.Errorf("the target received %d marked copies, %d were compared", got, r.Compared)
+	}
+}
+
+// TestSlowTargetIsNotPipelinedIntoTimeouts: an HTTP/1.1 server answers a
+// connection's pipelined requests one after the other, so a batch of 32
+// copies to a target taking 60ms each would need 1.9s, past the 1s
+// timeout. The batch size adapts to the target's latency: every copy is
+// compared, none fails.
+func TestSlowTargetIsNotPipelinedIntoTimeouts(t *testing.T) {
+	t.Parallel()
+	products := testProducts()
+	leg := catalogServer(t, products, nil)
+	target := catalogServer(t, products, func(p product) any {
+		time.Sleep(60 * time.Millisecond) // the slow target
+		return p
+	})
+	cfg := baseConfig(t, leg.URL, target.URL, &config.Shadow{Percent: 100, Concurrency: 16, Timeout: time.Second}, nil)
+	e := startGateway(t, cfg, nil)
+
+	const clients, perClient = 16, 6
+	const n = clients * perClient
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perClient {
+				resp, err := e.client.Get(e.url + "/api/v1/products/B2")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	r := e.settled(t, "products", n)
+	t.Logf("results %v", r.Results)
+	if r.Results["error"] != 0 || r.Compared != n {
+		t.Fatalf("results %v: want all %d copies compared and none failed", r.Results, n)
 	}
 }

@@ -164,10 +164,12 @@ type routeShadow struct {
 	maxWorkers int32
 	workers    atomic.Int32 // running
 	idle       atomic.Int32 // waiting on queue
-	cmp        *comparer
-	mapping    Mapping
-	stats      routeStats
-	m          routeMetrics
+	// batch is how many copies a worker sends together now (see adapt).
+	batch   atomic.Int32
+	cmp     *comparer
+	mapping Mapping
+	stats   routeStats
+	m       routeMetrics
 }
 
 // New builds the shadow state of every route with a shadow config and
@@ -244,6 +246,7 @@ func New(opts Options) (*Shadow, error) {
 			mapping:    opts.Mappings[r.Name],
 		}
 		rs.stats.fields = map[string]*fieldStats{}
+		rs.batch.Store(firstBatch)
 		rs.upstreams[decide.Legacy] = sides[r.Legacy]
 		if r.New != "" {
 			rs.upstreams[decide.New] = sides[r.New]
@@ -409,11 +412,13 @@ func (s *Shadow) Complete(t *Ticket, served decide.Backend, resp *fasthttp.Respo
 }
 
 // wake starts a worker for rs when none runs, or when the running ones
-// are all busy and a batch's worth of copies waits: a worker takes every
-// waiting copy (up to maxBatch) at once, so one worker keeps up with
-// thousands of copies per second, and more start only for a backlog.
+// are all busy and a batch's worth of copies waits: a worker takes the
+// waiting copies a batch at a time (see adapt), so against a fast target
+// one worker keeps up with thousands of copies per second and more start
+// only for a backlog, while against a slow one (batches of one) each
+// waiting copy may get a worker, up to concurrency.
 func (s *Shadow) wake(rs *routeShadow) {
-	if rs.workers.Load() > 0 && (rs.idle.Load() > 0 || len(rs.queue) < maxBatch) {
+	if rs.workers.Load() > 0 && (rs.idle.Load() > 0 || len(rs.queue) < int(rs.batch.Load())) {
 		return
 	}
 	if rs.claimWorker() {
@@ -473,9 +478,10 @@ func (s *Shadow) work(rs *routeShadow) {
 		// Whatever else waits leaves with it, in one batch; when little
 		// waits, a short pause lets a batch gather (nobody waits for a
 		// shadow answer, and every write saved is saved on both ends).
+		limit := int(rs.batch.Load())
 		ts = append(ts[:0], t)
-		ts = drain(rs.queue, ts)
-		if len(ts) < maxBatch/2 {
+		ts = drain(rs.queue, ts, limit)
+		if limit > 1 && len(ts) < limit/2 {
 			// Counted idle meanwhile: the copies arriving now are this
 			// worker's to take, not a reason to start another.
 			rs.idle.Add(1)
@@ -485,10 +491,10 @@ func (s *Shadow) work(rs *routeShadow) {
 			case <-s.done:
 			}
 			rs.idle.Add(-1)
-			ts = drain(rs.queue, ts)
+			ts = drain(rs.queue, ts, limit)
 		}
 		s.runBatch(b, ts)
-		small := len(ts) < maxBatch/4
+		small := len(ts) < limit/4
 		clear(ts)
 		// Small batches with other workers running: the load needs fewer
 		// workers, and each one fewer makes the others' batches larger.
@@ -529,9 +535,9 @@ func (s *Shadow) count(rs *routeShadow, r Result) {
 	rs.stats.result(r)
 }
 
-// drain appends to ts what waits on q, up to maxBatch copies in all.
-func drain(q chan *Ticket, ts []*Ticket) []*Ticket {
-	for len(ts) < maxBatch {
+// drain appends to ts what waits on q, up to limit copies in all.
+func drain(q chan *Ticket, ts []*Ticket, limit int) []*Ticket {
+	for len(ts) < limit {
 		select {
 		case t := <-q:
 			ts = append(ts, t)

@@ -53,8 +53,38 @@ func (s *Shadow) finish(t *Ticket, res Result, err error) {
 	}
 }
 
-// maxBatch caps the copies a worker sends in one pipelined batch.
-const maxBatch = 32
+// Batch sizes. An HTTP/1.1 server answers a connection's pipelined
+// requests one after the other, so a batch of n takes about n times the
+// target's latency: worth it against a target that answers in
+// microseconds, a pile-up against one that takes seconds. Each route's
+// batch size adapts (adapt): it doubles after a batch that came back within
+// batchFast, halves after one slower than batchSlow, and drops to one after
+// a failed one, so a slow target gets one copy per connection in flight as
+// without batching.
+const (
+	maxBatch   = 32
+	firstBatch = 4
+	batchFast  = 5 * time.Millisecond
+	batchSlow  = 20 * time.Millisecond
+)
+
+// adapt sets the route's batch size after n copies took took (failed: the
+// exchange failed in transport).
+func (rs *routeShadow) adapt(n int, took time.Duration, failed bool) {
+	cur := rs.batch.Load()
+	next := cur
+	switch {
+	case failed:
+		next = 1
+	case took > batchSlow:
+		next = max(1, int32(n)/2)
+	case took < batchFast && int32(n) >= cur/2:
+		next = min(maxBatch, cur*2)
+	}
+	if next != cur {
+		rs.batch.CompareAndSwap(cur, next)
+	}
+}
 
 // batch is a worker's scratch space for one pipelined batch.
 type batch struct {
@@ -118,8 +148,17 @@ func (s *Shadow) runBatch(b *batch, ts []*Ticket) {
 	for i := range n {
 		b.resps[i].Reset()
 	}
-	tgt.up.ExchangeBatch(b.reqs[:n], b.resps[:n], b.tickets[0].rs.cfg.Timeout, b.fails[:n], b.errs[:n])
-	took := time.Since(start).Seconds()
+	rs := b.tickets[0].rs
+	tgt.up.ExchangeBatch(b.reqs[:n], b.resps[:n], rs.cfg.Timeout, b.fails[:n], b.errs[:n])
+	elapsed := time.Since(start)
+	failed := false
+	for i := range n {
+		if f := b.fails[i]; f != proxy.FailNone && f != proxy.FailStatus5xx {
+			failed = true
+		}
+	}
+	rs.adapt(n, elapsed, failed)
+	took := elapsed.Seconds()
 	for i, t := range b.tickets {
 		t.rs.m.duration.Observe(took)
 		cerr := b.errs[i]
@@ -209,7 +248,11 @@ func (s *Shadow) exchange(t *Ticket) (Result, error) {
 	defer fasthttp.ReleaseResponse(cresp)
 	start := time.Now() // wall time, not the injected clock: this is a measurement
 	cerr := tgt.do(creq, cresp, rs.cfg.Timeout)
-	rs.m.duration.Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	rs.m.duration.Observe(took.Seconds())
+	if !write {
+		rs.adapt(1, took, cerr != nil)
+	}
 	<-sdone
 	return s.compareAnswers(t, cresp, cerr, sresp, serr, noise)
 }
