@@ -9,7 +9,7 @@ func TestBatchSizeFollowsTheTargetsLatency(t *testing.T) {
 	t.Parallel()
 	rs := &routeShadow{}
 	rs.batch.Store(firstBatch)
-	for range 5 {
+	for range 6 { // 1, 2, 4, 8, 16, 32
 		rs.adapt(int(rs.batch.Load()), time.Millisecond, false)
 	}
 	if got := rs.batch.Load(); got != maxBatch {

@@ -57,13 +57,15 @@ func (s *Shadow) finish(t *Ticket, res Result, err error) {
 // requests one after the other, so a batch of n takes about n times the
 // target's latency: worth it against a target that answers in
 // microseconds, a pile-up against one that takes seconds. Each route's
-// batch size adapts (adapt): it doubles after a batch that came back within
-// batchFast, halves after one slower than batchSlow, and drops to one after
-// a failed one, so a slow target gets one copy per connection in flight as
-// without batching.
+// batch size adapts (adapt): it starts at one, so that a target's first
+// answers show its latency before anything is pipelined to it; it doubles
+// after a batch that came back within batchFast (never beyond what a
+// quarter of the route's timeout covers at the latency seen), halves after
+// one slower than batchSlow, and drops to one after a failed one, so a slow
+// target gets one copy per connection in flight as without batching.
 const (
 	maxBatch   = 32
-	firstBatch = 4
+	firstBatch = 1
 	batchFast  = 5 * time.Millisecond
 	batchSlow  = 20 * time.Millisecond
 )
@@ -80,6 +82,9 @@ func (rs *routeShadow) adapt(n int, took time.Duration, failed bool) {
 		next = max(1, int32(n)/2)
 	case took < batchFast && int32(n) >= cur/2:
 		next = min(maxBatch, cur*2)
+		if per := took / time.Duration(max(n, 1)); per > 0 && rs.cfg.Timeout > 0 {
+			next = max(1, min(next, int32(min(int64(maxBatch), int64(rs.cfg.Timeout/(4*per))))))
+		}
 	}
 	if next != cur {
 		rs.batch.CompareAndSwap(cur, next)
