@@ -372,7 +372,7 @@ func (s *Shadow) Begin(route int, served decide.Backend, req *fasthttp.Request, 
 		s.count(rs, ResultDropped)
 		return nil
 	}
-	s.m.inFlight.Inc()
+	s.m.inFlight.Add(1)
 	t := s.tickets.Get().(*Ticket)
 	t.rs = rs
 	req.CopyTo(&t.req)
@@ -560,7 +560,7 @@ func (s *Shadow) release(t *Ticket) {
 	rs.bytes.Add(-t.size)
 	t.size = 0
 	s.tickets.Put(t)
-	s.m.inFlight.Dec()
+	s.m.inFlight.Add(-1)
 	rs.pending.Add(-1)
 }
 
