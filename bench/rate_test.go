@@ -57,3 +57,18 @@ func TestRatioRowsJudgeFicusAgainstNginx(t *testing.T) {
 		"Ficus against nginx, medians of paired rounds: requests/s 0.93 (target ≥ 0.90: met), requests per CPU-second 0.91, proxy CPU per request 1.15 (target ≤ 1.15: met), p99 1.50 (target ≤ 1.50: met).",
 	}, nil)
 }
+
+func TestRSSRowsReportBothConnectionCountsAndJudgeFicus(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rss := "nginx\tnginx 1.22.1\t19456\t22528\nficus\tFicus (flag + canary + breaker + metrics)\t37683\t48128\n"
+	if err := os.WriteFile(filepath.Join(dir, "rss.tsv"), []byte(rss), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkOutput(t, sh(t, dir, `rss_rows "$1/rss.tsv" 64 256`), []string{
+		"| target | peak RSS MiB, 64 connections | peak RSS MiB, 256 connections |",
+		"| nginx 1.22.1 | 19.0 | 22.0 |",
+		"| Ficus (flag + canary + breaker + metrics) | 36.8 | 47.0 |",
+		"Ficus peak RSS at 64 connections: 36.8 MiB (target ≤ 32 MiB: not met).",
+	}, nil)
+}

@@ -46,6 +46,9 @@
 #                   run, default 4000; 0 skips it
 #   BENCH_RATE_DURATION  its length, default 10s
 #   BENCH_RATE_LEGS legs it runs on, default "direct bare nginx ficus"
+#   BENCH_RSS_CONNS peak RSS is also read after a BENCH_RSS_DURATION (5s)
+#                   wrk run with this many connections, in round 1, on the
+#                   proxies; default 256, 0 skips it
 #   BENCH_NOTE      a sentence added to the report (how this run differs)
 #   GO              go command, default go
 #
@@ -73,6 +76,8 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_RATE=${BENCH_RATE:-4000}
 BENCH_RATE_DURATION=${BENCH_RATE_DURATION:-10s}
 BENCH_RATE_LEGS=${BENCH_RATE_LEGS:-direct bare nginx ficus}
+BENCH_RSS_CONNS=${BENCH_RSS_CONNS:-256}
+BENCH_RSS_DURATION=${BENCH_RSS_DURATION:-5s}
 # Root runs the benchmark's processes ahead of anything else on the machine
 # (compilers, other tests), which would otherwise take CPU from one target
 # and not the next.
@@ -411,6 +416,34 @@ measure() {
 		printf "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.0f\t%d\n", leg, label, rps, p50, p99, errs, pc, uc, (has_proxy ? rss : "-"), other, tc, idle, round
 	}' >>"$WORK/rounds.tsv"
 	log "      $(awk -F'\t' 'END {printf "%s req/s, p50 %.2f ms, p99 %.2f ms, errors %s, proxy CPU %s s/100k, other load %s%%, idle %s%%", $3, $4/1000, $5/1000, $6, $7, $10, $12}' "$WORK/rounds.tsv")"
+}
+
+# measure_rss LEG: the proxy's peak RSS after its measured run (at
+# BENCH_CONNS), then after a short wrk run at BENCH_RSS_CONNS connections.
+# Appends "leg label rss_kib_at_conns rss_kib_at_rss_conns" to rss.tsv.
+measure_rss() {
+	local before after
+	before=$(peak_rss_kib "${LEG_PIDS[@]}")
+	${NICE[@]+"${NICE[@]}"} wrk -t"$BENCH_THREADS" -c"$BENCH_RSS_CONNS" --timeout "$BENCH_TIMEOUT" -s bench/wrk.lua -d"$BENCH_RSS_DURATION" "$LEG_URL" >"$WORK/wrk-$1-rss.txt" 2>&1 || true
+	after=$(peak_rss_kib "${LEG_PIDS[@]}")
+	printf '%s\t%s\t%s\t%s\n' "$1" "$LEG_LABEL" "$before" "$after" >>"$WORK/rss.tsv"
+}
+
+# rss_rows RSS CONNS RSS_CONNS prints the peak-RSS table and, for Ficus,
+# the verdict on the 32 MiB target at CONNS connections.
+rss_rows() {
+	awk -F'\t' -v c="$2" -v c2="$3" '
+		BEGIN {
+			printf "| target | peak RSS MiB, %s connections | peak RSS MiB, %s connections |\n", c, c2
+			print "|---|---:|---:|"
+		}
+		{
+			printf "| %s | %.1f | %.1f |\n", $2, $3 / 1024, $4 / 1024
+			if ($1 == "ficus") { f = $3 / 1024; have = 1 }
+		}
+		END {
+			if (have) printf "\nFicus peak RSS at %s connections: %.1f MiB (target ≤ 32 MiB: %s).\n", c, f, (f <= 32 ? "met" : "not met")
+		}' "$1"
 }
 
 # measure_rate LEG ROUND: the fixed-rate leg on the running target. Appends
@@ -762,6 +795,7 @@ main() {
 	"$GO" build -o "$WORK/bin/bareproxy" ./bench/bareproxy
 	"$GO" build -o "$WORK/bin/loadgen" ./bench/loadgen
 	: >"$WORK/rate.tsv"
+	: >"$WORK/rss.tsv"
 	if [[ " ${LEGS[*]} " == *" ficus "* || " ${LEGS[*]} " == *" ficus-stream "* ]]; then
 		log "==> building ./cmd/ficus"
 		build_ficus
@@ -798,6 +832,10 @@ main() {
 					measure_rate "$leg" "$round"
 				fi
 				if [[ -n $LEG_AFTER ]] && ((round == 1)); then "$LEG_AFTER"; fi
+				if ((round == 1 && BENCH_RSS_CONNS > 0 && ${#LEG_PIDS[@]} > 0)); then
+					log "[$step/$steps] $leg: peak RSS with $BENCH_RSS_CONNS connections ($BENCH_RSS_DURATION)…"
+					measure_rss "$leg"
+				fi
 			fi
 			for pid in ${LEG_STOP[@]+"${LEG_STOP[@]}"}; do stop_started "$pid"; done
 		done
@@ -864,6 +902,12 @@ main() {
 		results_table "$RESULTS"
 		echo
 		ratio_rows "$WORK/rounds.tsv"
+		if [[ -s $WORK/rss.tsv ]]; then
+			echo
+			echo "Peak RSS (\`VmHWM\`) of each proxy in round 1: after its wrk run with $BENCH_CONNS connections, and after a further $BENCH_RSS_DURATION wrk run with $BENCH_RSS_CONNS:"
+			echo
+			rss_rows "$WORK/rss.tsv" "$BENCH_CONNS" "$BENCH_RSS_CONNS"
+		fi
 		if [[ -s $WORK/rate.tsv ]]; then
 			echo
 			echo "Fixed-rate latency: \`bench/loadgen -rate $BENCH_RATE -duration $BENCH_RATE_DURATION -workers $BENCH_CONNS\` (an open loop: requests leave at the rate whatever the answers do; latency counts from each request's release, so waiting for a free connection counts) on each leg right after its wrk run, $BENCH_USERS distinct \`X-User-Id\` values. \"added\" is the leg's percentile minus direct's in the same round, then the median over rounds clean for both (other load at most ${BENCH_NOISY:-10}%, no errors, the rate achieved):"
