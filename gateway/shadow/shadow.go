@@ -128,6 +128,7 @@ type Shadow struct {
 	closing    atomic.Bool
 	done       chan struct{} // closed by Close: idle workers stop
 	tickets    sync.Pool
+	batches    sync.Pool // *batch of workers that stopped
 	// comparing bounds the comparisons (decode, diff, store) running at
 	// once to half the CPUs: exchanges with a slow target finish in bursts,
 	// and a burst of comparisons must leave the primary path CPUs to run on.
@@ -194,6 +195,7 @@ func New(opts Options) (*Shadow, error) {
 		s.maxCompare = DefaultMaxCompareBytes
 	}
 	s.tickets.New = func() any { return new(Ticket) }
+	s.batches.New = func() any { return newBatch() }
 	s.comparing = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 	all := append(slices.Clip(cfg.Routes), cfg.DefaultRoute)
 	s.routes = make([]*routeShadow, len(all))
@@ -444,7 +446,10 @@ func (rs *routeShadow) claimWorker() bool {
 func (s *Shadow) work(rs *routeShadow) {
 	timer := time.NewTimer(workerIdle)
 	defer timer.Stop()
-	b := newBatch()
+	// Workers come and go with the load; their batch buffers (requests
+	// and answers whose header and body buffers have grown to size) stay.
+	b := s.batches.Get().(*batch)
+	defer s.batches.Put(b)
 	ts := make([]*Ticket, 0, maxBatch)
 	for {
 		var t *Ticket
