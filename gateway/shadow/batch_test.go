@@ -1,8 +1,18 @@
 package shadow
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ficus-gw/ficus/config"
+	"github.com/ficus-gw/ficus/gateway/decide"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 )
 
 func TestBatchSizeFollowsTheTargetsLatency(t *testing.T) {
@@ -30,5 +40,57 @@ func TestBatchSizeFollowsTheTargetsLatency(t *testing.T) {
 	rs.adapt(1, time.Millisecond, false)
 	if got := rs.batch.Load(); got != 2 {
 		t.Fatalf("a fast single exchange grows the size back to 2, got %d", got)
+	}
+}
+
+// panicMapping is a migration's Mapping with a bug.
+type panicMapping struct{}
+
+func (panicMapping) ToNew(*fasthttp.Request) bool    { panic("mapping bug") }
+func (panicMapping) ToLegacy(*fasthttp.Request) bool { panic("mapping bug") }
+func (panicMapping) Normalise(int, []byte) (int, []byte, error) {
+	panic("mapping bug")
+}
+
+// A worker is a goroutine of its own: a panic while it prepares a batch
+// would end the process. It must count the copies as errors instead and
+// free their places.
+func TestPanicInABatchIsCountedNotFatal(t *testing.T) {
+	t.Parallel()
+	cfg := &config.Config{
+		Upstreams: map[string]config.Upstream{"legacy": {URL: "http://legacy.internal:1", Kind: "legacy"}, "new": {URL: "http://new.internal:2", Kind: "new"}},
+		Routes: []config.Route{{Name: "r", Path: "/*", Legacy: "legacy", New: "new",
+			Shadow: &config.Shadow{Percent: 100}}},
+		Shadow: config.ShadowStore{DB: filepath.Join(t.TempDir(), "s.db")},
+	}
+	cfg.ApplyDefaults()
+	s, err := New(Options{Config: cfg, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Mappings: map[string]Mapping{"r": panicMapping{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	var req fasthttp.Request
+	req.SetRequestURI("/shop/product.do?sku=1")
+	var resp fasthttp.Response
+	resp.SetBody([]byte("<product/>"))
+	var ts []*Ticket
+	for i := range 3 {
+		tk := s.Begin(0, decide.Legacy, &req, []byte(fmt.Sprintf("req-%d", i)))
+		if tk == nil {
+			t.Fatal("copy not taken")
+		}
+		// What Complete copies, without handing the copy to a worker.
+		tk.served, tk.pstatus = decide.Legacy, 200
+		tk.pbody = append(tk.pbody[:0], resp.Body()...)
+		ts = append(ts, tk)
+	}
+	s.runBatch(newBatch(), ts)
+	r, err := s.Report("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Results["error"] != 3 || s.routes[0].pending.Load() != 0 {
+		t.Fatalf("results %v, places held %d: want 3 errors and every place free", r.Results, s.routes[0].pending.Load())
 	}
 }

@@ -38,9 +38,14 @@ func (s *Shadow) run(t *Ticket) {
 // recoverCopy counts a panic in one copy's exchange as an error; deferred.
 func (s *Shadow) recoverCopy(t *Ticket) {
 	if r := recover(); r != nil {
-		s.log.Error("panic in shadow exchange", "request_id", string(t.rid), "route", t.rs.name, "panic", r, "stack", string(debug.Stack()))
-		s.count(t.rs, ResultError)
+		s.recovered(t, r)
 	}
+}
+
+// recovered logs and counts a panic r in t's exchange.
+func (s *Shadow) recovered(t *Ticket, r any) {
+	s.log.Error("panic in shadow exchange", "request_id", string(t.rid), "route", t.rs.name, "panic", r, "stack", string(debug.Stack()))
+	s.count(t.rs, ResultError)
 }
 
 // finish counts one copy's result.
@@ -133,9 +138,7 @@ func (s *Shadow) runBatch(b *batch, ts []*Ticket) {
 		}
 		i := len(b.tickets)
 		creq := b.reqs[i]
-		if res, err := s.prepare(t, creq); err != nil {
-			s.finish(t, res, err)
-			s.release(t)
+		if !s.prepareForBatch(t, creq) {
 			continue
 		}
 		if !st.up.Batchable(creq) {
@@ -154,7 +157,7 @@ func (s *Shadow) runBatch(b *batch, ts []*Ticket) {
 		b.resps[i].Reset()
 	}
 	rs := b.tickets[0].rs
-	tgt.up.ExchangeBatch(b.reqs[:n], b.resps[:n], rs.cfg.Timeout, b.fails[:n], b.errs[:n])
+	s.exchangeBatch(tgt, b.reqs[:n], b.resps[:n], rs.cfg.Timeout, b.fails[:n], b.errs[:n])
 	elapsed := time.Since(start)
 	failed := false
 	for i := range n {
@@ -175,6 +178,40 @@ func (s *Shadow) runBatch(b *batch, ts []*Ticket) {
 		b.resps[i].Reset()
 		b.errs[i] = nil
 	}
+}
+
+// prepareForBatch prepares t's copy in creq; false when the copy is not
+// sent (skipped, or its preparation panicked: a Mapping is code of the
+// migration's own), in which case t is counted and released.
+func (s *Shadow) prepareForBatch(t *Ticket, creq *fasthttp.Request) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(t, r)
+			s.release(t)
+			ok = false
+		}
+	}()
+	if res, err := s.prepare(t, creq); err != nil {
+		s.finish(t, res, err)
+		s.release(t)
+		return false
+	}
+	return true
+}
+
+// exchangeBatch runs the batch through the target's client; a panic fails
+// every copy of the batch instead of the process (a worker is a goroutine
+// of its own: nothing above it would recover).
+func (s *Shadow) exchangeBatch(tgt *side, reqs []*fasthttp.Request, resps []*fasthttp.Response, timeout time.Duration, fails []proxy.Failure, errs []error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in a pipelined shadow batch", "target", tgt.name, "panic", r, "stack", string(debug.Stack()))
+			for i := range fails {
+				fails[i], errs[i] = proxy.FailOther, fmt.Errorf("panic in a pipelined batch: %v", r)
+			}
+		}
+	}()
+	tgt.up.ExchangeBatch(reqs, resps, timeout, fails, errs)
 }
 
 // compareOne compares one answered copy of a batch and frees its place.
