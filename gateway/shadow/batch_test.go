@@ -69,7 +69,12 @@ func TestPanicInABatchIsCountedNotFatal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	t.Cleanup(func() {
+		// Bounded: a copy whose place leaked would make Close wait forever.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+	})
 	var req fasthttp.Request
 	req.SetRequestURI("/shop/product.do?sku=1")
 	var resp fasthttp.Response
