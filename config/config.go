@@ -346,9 +346,10 @@ type Shadow struct {
 	MaxBodyBytes int `yaml:"maxBodyBytes"`
 	// Timeout bounds one shadow exchange. Default 2s.
 	Timeout time.Duration `yaml:"timeout"`
-	// Concurrency caps shadow exchanges in flight for this route; a request
-	// finding them all busy is dropped (counted), never queued without
-	// bound. Default 16.
+	// Concurrency caps this route's shadow workers (started as copies
+	// wait). Copies wait in a queue bounded at 64 per worker (256-8192
+	// copies, 16 MiB of bodies); a copy finding it full is dropped
+	// (counted), never queued without bound. Default 16.
 	Concurrency int `yaml:"concurrency"`
 	// Noise sends the request to the primary side a second time so each
 	// field's noise rate (primary vs primary) can be told from a real
