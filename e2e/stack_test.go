@@ -16,29 +16,14 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/internal/faultproxy"
+	"github.com/ficus-gw/ficus/internal/ficusbin"
 )
 
 // ficusBin is the binary every process of a stack runs, built once by
 // TestMain from this checkout.
 var ficusBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ficus-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
-	ficusBin = filepath.Join(dir, "ficus")
-	build := exec.Command("go", "build", "-o", ficusBin, "../cmd/ficus")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building cmd/ficus:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ficusbin.Main(m, &ficusBin) }
 
 // freeAddr returns a loopback address nothing listens on right now.
 func freeAddr(t *testing.T) string {

@@ -24,28 +24,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ficus-gw/ficus/internal/ficusbin"
 )
 
 // ficusBin is built once by TestMain from this checkout.
 var ficusBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ficus-doctest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "doctest:", err)
-		os.Exit(1)
-	}
-	ficusBin = filepath.Join(dir, "ficus")
-	build := exec.Command("go", "build", "-o", ficusBin, "../../cmd/ficus")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "doctest: building cmd/ficus:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ficusbin.Main(m, &ficusBin) }
 
 // command is one logical shell command of a doc block.
 type command struct {
