@@ -58,13 +58,11 @@ ready legacy "http://127.0.0.1:$PL/shop/catalog.do?page=1"
 ready catalog "http://127.0.0.1:$PC/openapi.yaml"
 start orders "$FICUS" orders --listen 127.0.0.1:$PO --db "$tmp/orders.db" --catalog "http://127.0.0.1:$PC" --provider-states
 start acl "$FICUS" acl --listen 127.0.0.1:$PA --legacy "http://127.0.0.1:$PL" --db "$tmp/acl.db" --provider-states
-"$FICUS" demo --print-config | sed \
+"$FICUS" demo --data "$tmp" --print-config 2>/dev/null | sed \
   -e "s/127.0.0.1:8080/127.0.0.1:$PG/; s/127.0.0.1:8090/127.0.0.1:$PM/" \
   -e "s/127.0.0.1:8081/127.0.0.1:$PL/; s/127.0.0.1:8082/127.0.0.1:$PC/" \
-  -e "s/127.0.0.1:8083/127.0.0.1:$PO/; s/127.0.0.1:8084/127.0.0.1:$PA/" \
-  -e "s#auditDB: data/#auditDB: $tmp/#" >"$tmp/gateway.yaml"
+  -e "s/127.0.0.1:8083/127.0.0.1:$PO/; s/127.0.0.1:8084/127.0.0.1:$PA/" >"$tmp/gateway.yaml"
 printf 'intents:\n  db: %s/intents.db\n' "$tmp" >>"$tmp/gateway.yaml"
-cp "$ROOT/config/demo-flags.json" "$tmp/flags.json"
 start gateway "$FICUS" gateway --config "$tmp/gateway.yaml"
 ready orders "http://127.0.0.1:$PO/openapi.yaml"
 ready acl "http://127.0.0.1:$PA/openapi.yaml"
