@@ -1,13 +1,8 @@
 package retire
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -31,42 +26,6 @@ func (t *Tracker) Handler() fiber.Handler {
 		}
 		return c.JSON(t.Report(window))
 	}
-}
-
-// Fetch reads the report from a gateway's admin API at baseURL (e.g.
-// http://127.0.0.1:8090) with a bearer token.
-func Fetch(ctx context.Context, hc *http.Client, baseURL, token string, window time.Duration) (Report, error) {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	u := strings.TrimRight(baseURL, "/") + "/admin/retire"
-	if window > 0 {
-		u += "?window=" + url.QueryEscape(window.String())
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return Report{}, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return Report{}, fmt.Errorf("calling the admin API at %s: %w (is the gateway running?)", baseURL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return Report{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Code, Message string }
-		_ = json.Unmarshal(body, &e)
-		return Report{}, fmt.Errorf("admin API answered %d %s: %s", resp.StatusCode, e.Code, e.Message)
-	}
-	var rep Report
-	if err := json.Unmarshal(body, &rep); err != nil {
-		return Report{}, fmt.Errorf("reading the retirement report: %w", err)
-	}
-	return rep, nil
 }
 
 // Render writes the report as a table: one line per route, then the

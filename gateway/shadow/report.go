@@ -2,11 +2,9 @@ package shadow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -205,69 +203,3 @@ func RenderReport(w io.Writer, r Report) error {
 }
 
 func pct(f float64) string { return fmt.Sprintf("%.2f%%", f*100) }
-
-// Client reads shadow reports from the admin listener; it backs
-// `ficus ctl shadow report [ROUTE]`.
-type Client struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-// NewClient returns a client for the admin listener at baseURL (e.g.
-// "http://127.0.0.1:8090") sending token as a bearer token. httpClient nil
-// means one with a 10 s timeout.
-func NewClient(baseURL, token string, httpClient *http.Client) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("admin URL %q: want http://host:port, e.g. http://127.0.0.1:8090", baseURL)
-	}
-	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 10 * time.Second}
-	}
-	return &Client{base: u.String(), token: token, http: httpClient}, nil
-}
-
-// Reports returns one route's report (with samples) when route is set,
-// every shadowed route's otherwise.
-func (c *Client) Reports(ctx context.Context, route string) ([]Report, error) {
-	u := c.base + AdminPath
-	if route != "" {
-		u += "/" + url.PathEscape(route)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("reading shadow report: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading shadow report: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e apierr.Body
-		if json.Unmarshal(body, &e) == nil && e.Code != "" {
-			return nil, fmt.Errorf("shadow report: %s (%s, HTTP %d)", e.Message, e.Code, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("shadow report: HTTP %d", resp.StatusCode)
-	}
-	if route != "" {
-		var r Report
-		if err := json.Unmarshal(body, &r); err != nil {
-			return nil, fmt.Errorf("decoding shadow report: %w", err)
-		}
-		return []Report{r}, nil
-	}
-	var rs []Report
-	if err := json.Unmarshal(body, &rs); err != nil {
-		return nil, fmt.Errorf("decoding shadow reports: %w", err)
-	}
-	return rs, nil
-}

@@ -3,8 +3,10 @@ package shadow_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -103,23 +105,14 @@ func TestSeededDiscrepancyIsAttributedToRouteAndField(t *testing.T) {
 	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
-	cl, err := shadow.NewClient("http://"+ln.Addr().String(), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	all, err := cl.Reports(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := "http://" + ln.Addr().String() + shadow.AdminPath
+	var all []shadow.Report
+	getReport(t, base, &all)
 	if len(all) != 2 || all[0].Route != "products" || all[1].Route != "other" {
 		t.Fatalf("reports of every route = %+v, want products and other", all)
 	}
-	one, err := cl.Reports(ctx, "products")
-	if err != nil {
-		t.Fatal(err)
-	}
+	one := []shadow.Report{{}}
+	getReport(t, base+"/products", &one[0])
 	var out bytes.Buffer
 	if err := shadow.RenderReport(&out, one[0]); err != nil {
 		t.Fatal(err)
@@ -134,8 +127,14 @@ func TestSeededDiscrepancyIsAttributedToRouteAndField(t *testing.T) {
 			t.Errorf("rendered report lacks %q:\n%s", want, out.String())
 		}
 	}
-	if _, err := cl.Reports(ctx, "nope"); err == nil || !strings.Contains(err.Error(), "NOT_FOUND") {
-		t.Errorf("report of an unknown route: err = %v, want NOT_FOUND", err)
+	res, err := http.Get(base + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "NOT_FOUND") {
+		t.Errorf("report of an unknown route: %d %s, want 404 NOT_FOUND", res.StatusCode, body)
 	}
 }
 
@@ -366,5 +365,22 @@ func TestCloseWaitsBoundedByContext(t *testing.T) {
 	cancel()
 	if err := e.gw.Shadow().Close(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Close with a hanging exchange and a done context = %v, want context.Canceled", err)
+	}
+}
+
+// getReport decodes the admin handler's JSON answer at u into v.
+func getReport(t *testing.T, u string, v any) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	res, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", u, res.StatusCode)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }
