@@ -61,14 +61,14 @@ func TestRatioRowsJudgeFicusAgainstNginx(t *testing.T) {
 func TestRSSRowsReportBothConnectionCountsAndJudgeFicus(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	rss := "nginx\tnginx 1.22.1\t19456\t22528\nficus\tFicus (flag + canary + breaker + metrics)\t37683\t48128\n"
+	rss := "nginx\tnginx 1.22.1\t19456\t22528\t8192\t2048\nficus\tFicus (flag + canary + breaker + metrics)\t37683\t48128\t15360\t24064\n"
 	if err := os.WriteFile(filepath.Join(dir, "rss.tsv"), []byte(rss), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	checkOutput(t, sh(t, dir, `rss_rows "$1/rss.tsv" 64 256`), []string{
-		"| target | peak RSS MiB, 64 connections | peak RSS MiB, 256 connections |",
-		"| nginx 1.22.1 | 19.0 | 22.0 |",
-		"| Ficus (flag + canary + breaker + metrics) | 36.8 | 47.0 |",
-		"Ficus peak RSS at 64 connections: 36.8 MiB (target ≤ 32 MiB: not met).",
+		"| target | peak RSS MiB, 64 connections | peak RSS MiB, 256 connections | resident after: anonymous MiB (PSS) | resident after: mapped from files MiB (PSS) |",
+		"| nginx 1.22.1 | 19.0 | 22.0 | 8.0 | 2.0 |",
+		"| Ficus (flag + canary + breaker + metrics) | 36.8 | 47.0 | 15.0 | 23.5 |",
+		"Ficus peak RSS at 64 connections: 36.8 MiB (target ≤ 32 MiB: not met). Of what stayed resident after 256 connections, 15.0 MiB was anonymous memory and 23.5 MiB pages of the executable and libraries (clean, shared by every process of the same binary, reclaimable).",
 	}, nil)
 }

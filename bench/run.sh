@@ -418,15 +418,33 @@ measure() {
 	log "      $(awk -F'\t' 'END {printf "%s req/s, p50 %.2f ms, p99 %.2f ms, errors %s, proxy CPU %s s/100k, other load %s%%, idle %s%%", $3, $4/1000, $5/1000, $6, $7, $10, $12}' "$WORK/rounds.tsv")"
 }
 
+# pss_kib FIELD PID... sums FIELD (Pss_Anon or Pss_File) of the processes'
+# smaps_rollup: their resident memory now, shared pages divided among the
+# processes that map them (nginx's workers share its binary).
+pss_kib() {
+	local field=$1 pid total=0 v
+	shift
+	for pid in "$@"; do
+		v=$(awk -v f="$field:" '$1 == f {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || true)
+		total=$((total + ${v:-0}))
+	done
+	echo "$total"
+}
+
 # measure_rss LEG: the proxy's peak RSS after its measured run (at
-# BENCH_CONNS), then after a short wrk run at BENCH_RSS_CONNS connections.
-# Appends "leg label rss_kib_at_conns rss_kib_at_rss_conns" to rss.tsv.
+# BENCH_CONNS), then after a short wrk run at BENCH_RSS_CONNS connections,
+# and what is resident right after that run, split into anonymous memory
+# (heap, stacks, buffers) and pages mapped from files (the executable's
+# code and read-only data, shared libraries). Appends
+# "leg label rss_kib_at_conns rss_kib_at_rss_conns anon_pss_kib file_pss_kib"
+# to rss.tsv.
 measure_rss() {
 	local before after
 	before=$(peak_rss_kib "${LEG_PIDS[@]}")
 	${NICE[@]+"${NICE[@]}"} wrk -t"$BENCH_THREADS" -c"$BENCH_RSS_CONNS" --timeout "$BENCH_TIMEOUT" -s bench/wrk.lua -d"$BENCH_RSS_DURATION" "$LEG_URL" >"$WORK/wrk-$1-rss.txt" 2>&1 || true
 	after=$(peak_rss_kib "${LEG_PIDS[@]}")
-	printf '%s\t%s\t%s\t%s\n' "$1" "$LEG_LABEL" "$before" "$after" >>"$WORK/rss.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$LEG_LABEL" "$before" "$after" \
+		"$(pss_kib Pss_Anon "${LEG_PIDS[@]}")" "$(pss_kib Pss_File "${LEG_PIDS[@]}")" >>"$WORK/rss.tsv"
 }
 
 # rss_rows RSS CONNS RSS_CONNS prints the peak-RSS table and, for Ficus,
@@ -434,15 +452,18 @@ measure_rss() {
 rss_rows() {
 	awk -F'\t' -v c="$2" -v c2="$3" '
 		BEGIN {
-			printf "| target | peak RSS MiB, %s connections | peak RSS MiB, %s connections |\n", c, c2
-			print "|---|---:|---:|"
+			printf "| target | peak RSS MiB, %s connections | peak RSS MiB, %s connections | resident after: anonymous MiB (PSS) | resident after: mapped from files MiB (PSS) |\n", c, c2
+			print "|---|---:|---:|---:|---:|"
 		}
 		{
-			printf "| %s | %.1f | %.1f |\n", $2, $3 / 1024, $4 / 1024
-			if ($1 == "ficus") { f = $3 / 1024; have = 1 }
+			printf "| %s | %.1f | %.1f | %s | %s |\n", $2, $3 / 1024, $4 / 1024, ($5 == "" ? "-" : sprintf("%.1f", $5 / 1024)), ($6 == "" ? "-" : sprintf("%.1f", $6 / 1024))
+			if ($1 == "ficus") { f = $3 / 1024; have = 1; fa = $5; ff = $6 }
 		}
 		END {
-			if (have) printf "\nFicus peak RSS at %s connections: %.1f MiB (target ≤ 32 MiB: %s).\n", c, f, (f <= 32 ? "met" : "not met")
+			if (!have) exit
+			printf "\nFicus peak RSS at %s connections: %.1f MiB (target ≤ 32 MiB: %s).", c, f, (f <= 32 ? "met" : "not met")
+			if (ff != "") printf " Of what stayed resident after %s connections, %.1f MiB was anonymous memory and %.1f MiB pages of the executable and libraries (clean, shared by every process of the same binary, reclaimable).", c2, fa / 1024, ff / 1024
+			printf "\n"
 		}' "$1"
 }
 

@@ -72,8 +72,8 @@ const (
 )
 
 // MetricStaleRetries counts, by upstream, requests re-sent because their
-// pooled connection was found closed before anything was sent
-// (proxy.ErrStaleConn).
+// pooled connection was found closed before anything was sent, or (safe
+// methods) died before the answer began (proxy.ErrStaleConn).
 const MetricStaleRetries = "ficus_upstream_stale_retries_total"
 
 // Options are the gateway's dependencies.
@@ -401,7 +401,7 @@ func (g *Gateway) registerBreakerGauges(reg *prometheus.Registry) error {
 		}
 		stale := prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        MetricStaleRetries,
-			Help:        "Requests re-sent on a fresh connection because their pooled one had been closed by the upstream before anything was sent.",
+			Help:        "Requests re-sent on a fresh connection because their pooled one had been closed by the upstream before anything was sent (any method) or before the answer began (GET, HEAD, OPTIONS).",
 			ConstLabels: prometheus.Labels{"backend": name},
 		}, func() float64 {
 			n := carry.Load()

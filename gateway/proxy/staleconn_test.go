@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -46,7 +47,7 @@ func TestStaleConnRules(t *testing.T) {
 	t.Run("reused and closed by the upstream: nothing is written", func(t *testing.T) {
 		t.Parallel()
 		raw, srv := tcpPair(t)
-		c := newStaleConn(raw)
+		c := newStaleConn(raw, nil)
 		if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
 			t.Fatal(err)
 		}
@@ -68,12 +69,67 @@ func TestStaleConnRules(t *testing.T) {
 			t.Fatal("a stale connection that fails again is a reset")
 		}
 	})
+	t.Run("a safe request on a reused connection goes out unprobed and is stale if the connection died", func(t *testing.T) {
+		t.Parallel()
+		raw, srv := tcpPair(t)
+		var lost atomic.Uint64
+		c := newStaleConn(raw, &lost)
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		srv.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+		if _, err := c.Read(make([]byte, 64)); err != nil {
+			t.Fatal(err)
+		}
+		io.ReadFull(srv, make([]byte, len("GET / HTTP/1.1\r\n\r\n")))
+		srv.Close()
+		waitPeerClosed(t, raw)
+		// No peek: the write goes out although the FIN is waiting (a POST
+		// would have been stopped here, as the first subtest shows).
+		if _, err := c.Write([]byte("GET /again HTTP/1.1\r\n\r\n")); err != nil {
+			t.Fatalf("a GET on a reused connection is written without the peek; got %v", err)
+		}
+		n, err := c.Read(make([]byte, 64))
+		if n != 0 || !errors.Is(err, ErrStaleConn) {
+			t.Fatalf("the answer to a safe request never began on a dead connection: %d, %v; want 0, ErrStaleConn", n, err)
+		}
+		if lost.Load() != 1 {
+			t.Fatalf("lost = %d, want 1: Do learns of the dead connection from this counter", lost.Load())
+		}
+		if _, err := c.Write([]byte("GET /third HTTP/1.1\r\n\r\n")); !errors.Is(err, ErrStaleConn) {
+			t.Fatalf("a dead connection takes no more requests; got %v", err)
+		}
+	})
+	t.Run("an answer that began is not stale", func(t *testing.T) {
+		t.Parallel()
+		raw, srv := tcpPair(t)
+		var lost atomic.Uint64
+		c := newStaleConn(raw, &lost)
+		c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+		srv.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+		c.Read(make([]byte, 64))
+		if _, err := c.Write([]byte("GET /again HTTP/1.1\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		srv.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"))
+		srv.Close()
+		buf := make([]byte, 64)
+		for {
+			n, err := c.Read(buf)
+			if n == 0 && err != nil {
+				if errors.Is(err, ErrStaleConn) || lost.Load() != 0 {
+					t.Fatalf("the upstream had begun to answer: a cut answer is a reset, not a stale connection (%v)", err)
+				}
+				break
+			}
+		}
+	})
 	t.Run("first use is never judged stale", func(t *testing.T) {
 		t.Parallel()
 		raw, srv := tcpPair(t)
 		srv.Close()
 		waitPeerClosed(t, raw)
-		c := newStaleConn(raw)
+		c := newStaleConn(raw, nil)
 		if _, err := c.Write([]byte("POST / HTTP/1.1\r\n\r\n")); errors.Is(err, ErrStaleConn) {
 			t.Fatal("a connection that carried nothing yet is fresh by definition: its failure is an ordinary one")
 		}
@@ -81,7 +137,7 @@ func TestStaleConnRules(t *testing.T) {
 	t.Run("bytes on the wire: no longer stale", func(t *testing.T) {
 		t.Parallel()
 		raw, srv := tcpPair(t)
-		c := newStaleConn(raw)
+		c := newStaleConn(raw, nil)
 		c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
 		srv.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
 		c.Read(make([]byte, 64))

@@ -115,8 +115,11 @@ type Upstream struct {
 	timeout time.Duration
 	breaker *gobreaker.CircuitBreaker[struct{}]
 	// staleRetries counts requests re-sent because their pooled
-	// connection was found closed before anything was sent (staleconn.go).
+	// connection died unused (staleconn.go: before anything was sent, or for a safe request before the answer began).
 	staleRetries atomic.Uint64
+	// lostSafe counts safe requests whose reused connection died before
+	// their answer began (staleconn.go, rule 2).
+	lostSafe atomic.Uint64
 }
 
 // Options tunes NewUpstream beyond the configuration.
@@ -173,12 +176,13 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 		}
 		return c, nil
 	}
+	var up *Upstream // set below, before any dial
 	dial := func(addr string, timeout time.Duration) (net.Conn, error) {
 		c, err := rawDial(addr, timeout)
 		if err != nil {
 			return nil, err
 		}
-		return newStaleConn(c), nil
+		return newStaleConn(c, &up.lostSafe), nil
 	}
 	maxConns := u.MaxConns
 	if opts.MaxConns > 0 {
@@ -188,7 +192,7 @@ func NewUpstream(name string, u config.Upstream, opts Options) (*Upstream, error
 	if clientName == "" {
 		clientName = "ficus"
 	}
-	up := &Upstream{
+	up = &Upstream{
 		Name:    name,
 		host:    pu.Host,
 		https:   https,
@@ -331,9 +335,10 @@ func (u *Upstream) Timeout() time.Duration { return u.timeout }
 // the upstream's. With stream, the response body is a stream the caller
 // must either read or close (resp.CloseBodyStream); the timeout keeps
 // running while it is read. Without, the body is read whole (at most
-// Options.MaxBufferedBody bytes). Do sends the request at most once; it
-// may try a second connection when the first one proved to be closed
-// before any byte was sent (ErrStaleConn).
+// Options.MaxBufferedBody bytes). Do sends an unsafe request at most once;
+// it may try a second connection when the first one proved to be closed
+// before any byte was sent, and for a safe request (GET, HEAD, OPTIONS)
+// when a reused connection died before the answer began (ErrStaleConn).
 func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, stream bool) error {
 	resp.StreamBody = stream
 	if timeout <= 0 {
@@ -349,9 +354,12 @@ func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout ti
 	req.UseHostHeader = false
 	req.Header.SetHost(u.host)
 	deadline := time.Now().Add(timeout)
+	lost := u.lostSafe.Load()
 	err := u.hc.DoDeadline(req, resp, deadline)
-	if err != nil && errors.Is(err, ErrStaleConn) && !req.IsBodyStream() {
-		// The upstream never saw the request (see ErrStaleConn). The other
+	if err != nil && !req.IsBodyStream() && (errors.Is(err, ErrStaleConn) ||
+		u.lostSafe.Load() != lost && Classify(err) == FailReset && isSafe(&req.Header)) {
+		// The upstream never saw the request, or the request is safe to
+		// repeat (see ErrStaleConn). The other
 		// idle connections are most likely dead too (a restart): drop them
 		// so that the one retry dials afresh.
 		u.hc.CloseIdleConnections()
@@ -363,8 +371,13 @@ func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout ti
 	return err
 }
 
+// isSafe reports whether the request's method is GET, HEAD or OPTIONS
+// (staleconn.go, rule 2).
+func isSafe(h *fasthttp.RequestHeader) bool { return h.IsGet() || h.IsHead() || h.IsOptions() }
+
 // StaleRetries is how many requests were re-sent because their pooled
-// connection had been closed by the upstream before anything was sent.
+// connection had been closed by the upstream before anything was sent, or
+// (safe requests) before the answer began.
 func (u *Upstream) StaleRetries() uint64 { return u.staleRetries.Load() }
 
 // CloseIdle closes pooled idle connections (used when draining).
