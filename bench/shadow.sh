@@ -34,11 +34,12 @@
 #   BENCH_TIMEOUT   wrk per-request timeout, default 10s (longer than the
 #                   slow target's sleep, so a proxy that waits for its
 #                   mirror is measured as slow rather than as failing)
-#   BENCH_ROUNDS    interleaved rounds of all legs, default 4; medians reported
+#   BENCH_ROUNDS    interleaved rounds of all legs, default 6 (each of the
+#                   first three legs in each position twice); medians reported
 #   BENCH_SLEEP     the slow target's delay, default 5s
 #   BENCH_LEGS      legs in order, default "ficus-0 ficus-100 ficus-100-slow
-#                   nginx nginx-mirror nginx-mirror-slow"; the first two swap
-#                   places every other round
+#                   nginx nginx-mirror nginx-mirror-slow"; the first three
+#                   rotate one place every round
 #   BENCH_SHADOW_CONCURRENCY  the Ficus route's shadow concurrency, default 16 (the configuration default)
 #   BENCH_NOISY     other load % above which a round is left out of the
 #                   ratios (as long as a clean round remains), default 10
@@ -59,7 +60,7 @@ BENCH_WARMUP=${BENCH_WARMUP:-3s}
 BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_CONNS=${BENCH_CONNS:-64}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-10s}
-BENCH_ROUNDS=${BENCH_ROUNDS:-4}
+BENCH_ROUNDS=${BENCH_ROUNDS:-6}
 BENCH_SLEEP=${BENCH_SLEEP:-5s}
 BENCH_DOC=${BENCH_DOC-docs/benchmarks.md}
 BENCH_KEEP=${BENCH_KEEP:-0}
@@ -111,6 +112,25 @@ routes:
       timeout: 10s
       concurrency: $BENCH_SHADOW_CONCURRENCY
 EOF
+}
+
+# round_order ROUND LEG... prints the legs in the order round ROUND runs
+# them, one per line: the first three (the Ficus legs by default) rotate by
+# one place every round, so over three rounds each runs first, second and
+# third once, and a drift in background load or a leg's position in the
+# round (the gateway of the leg before it just stopped) favours none of
+# them. The rest keep their order.
+round_order() {
+	local round=$1 k i
+	shift
+	local legs=("$@")
+	k=$((${#legs[@]} < 3 ? ${#legs[@]} : 3))
+	for ((i = 0; i < k; i++)); do
+		echo "${legs[$(((i + round - 1) % k))]}"
+	done
+	for ((i = k; i < ${#legs[@]}; i++)); do
+		echo "${legs[$i]}"
+	done
 }
 
 # start_leg LEG sets LEG_URL and LEG_PID (the proxy), or dies.
@@ -379,10 +399,7 @@ main() {
 
 	local round leg order
 	for ((round = 1; round <= BENCH_ROUNDS; round++)); do
-		# Swap the first two legs every round so that a drift in background
-		# load does not always favour the same one.
-		order=("${LEGS[@]}")
-		if ((round % 2 == 0 && ${#order[@]} > 1)); then order=("${order[1]}" "${order[0]}" "${order[@]:2}"); fi
+		mapfile -t order < <(round_order "$round" "${LEGS[@]}")
 		for leg in "${order[@]}"; do
 			log "[round $round/$BENCH_ROUNDS] $leg: warming up $BENCH_WARMUP, measuring $BENCH_DURATION"
 			start_leg "$leg"
@@ -405,7 +422,7 @@ main() {
 		echo
 		verdicts "$WORK/rounds.tsv"
 		echo
-		echo "Per round (legs of a round run back to back; the first two legs swap order every round):"
+		echo "Per round (legs of a round run back to back; the three Ficus legs rotate one place every round):"
 		echo
 		echo "| round | leg | requests/s | p99 ms | proxy CPU s / 100k req | compared | dropped | shadow errors | skipped | other load % |"
 		echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,5 +117,36 @@ func TestShadowVerdictsUseCleanRoundsAndCountDrops(t *testing.T) {
 	}
 	if strings.Contains(out, "Slow target") {
 		t.Errorf("slow-target verdicts without slow legs:\n%s", out)
+	}
+}
+
+// TestShadowRoundsRotateTheFicusLegs: the slow-target verdict compares
+// ficus-100-slow with ficus-0 of the same round; when the slow leg always
+// ran third, its position alone could move the ratio. Over three rounds
+// each Ficus leg runs in each position once, and the nginx legs keep
+// theirs.
+func TestShadowRoundsRotateTheFicusLegs(t *testing.T) {
+	t.Parallel()
+	legs := []string{"ficus-0", "ficus-100", "ficus-100-slow", "nginx", "nginx-mirror"}
+	positions := map[string]map[int]bool{}
+	for round := 1; round <= 3; round++ {
+		out := strings.Fields(shadowSh(t, t.TempDir(), `round_order "$2" "${@:3}"`, append([]string{fmt.Sprint(round)}, legs...)...))
+		if len(out) != len(legs) {
+			t.Fatalf("round %d: %v, want every leg once", round, out)
+		}
+		for i, leg := range out {
+			if positions[leg] == nil {
+				positions[leg] = map[int]bool{}
+			}
+			positions[leg][i] = true
+		}
+		if out[3] != "nginx" || out[4] != "nginx-mirror" {
+			t.Fatalf("round %d: %v, the nginx legs must keep their places", round, out)
+		}
+	}
+	for _, leg := range legs[:3] {
+		if len(positions[leg]) != 3 {
+			t.Fatalf("%s ran in positions %v over three rounds, want each of the first three once", leg, positions[leg])
+		}
 	}
 }
