@@ -72,3 +72,55 @@ func TestRSSRowsReportBothConnectionCountsAndJudgeFicus(t *testing.T) {
 		"Ficus peak RSS at 64 connections: 36.8 MiB (target ≤ 32 MiB: not met). Of what stayed resident after 256 connections, 15.0 MiB was anonymous memory and 23.5 MiB pages of the executable and libraries (clean, shared by every process of the same binary, reclaimable).",
 	}, nil)
 }
+
+func TestPerfCountsReadsPerfStatCSV(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := "# started on Sun Nov 29 23:49:01 2026\n\n" +
+		"1380112,,raw_syscalls:sys_enter,6121453528,100.00,225.455,K/sec\n" +
+		"70351,,sched:sched_switch,6121453528,100.00,11.493,K/sec\n" +
+		"6121.45,msec,task-clock,6121453528,100.00,1.020,CPUs utilized\n"
+	if err := os.WriteFile(filepath.Join(dir, "good.perf"), []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(sh(t, dir, `perf_counts "$1/good.perf"`)); got != "1380112 70351 6121.45" {
+		t.Fatalf("perf_counts = %q, want the three counts", got)
+	}
+	// A tracepoint the kernel does not offer is "<not supported>": the
+	// counted leg must be left out, not divided into garbage.
+	bad := strings.Replace(good, "70351,,sched", "<not supported>,,sched", 1)
+	if err := os.WriteFile(filepath.Join(dir, "bad.perf"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh(t, dir, `perf_counts "$1/bad.perf" || echo refused`); !strings.Contains(got, "refused") {
+		t.Fatalf("perf_counts accepted an uncounted event: %q", got)
+	}
+}
+
+func TestCountRowsArePerRequestMediansAndPairedRatios(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// leg round requests syscalls switches task_clock_ms other%
+	count := "" +
+		"bare\t1\t200000\t1250000\t58000\t4960\t0\n" +
+		"nginx\t1\t250000\t1275000\t62500\t5125\t0\n" +
+		"ficus\t1\t180000\t1134000\t59400\t4950\t0\n" +
+		// round 2: the machine is slower for everyone; ratios hold
+		"bare\t2\t150000\t937500\t43500\t3720\t0\n" +
+		"nginx\t2\t190000\t969000\t47500\t3895\t0\n" +
+		"ficus\t2\t135000\t850500\t44550\t3712.5\t0\n" +
+		// round 3: noisy, left out of the medians
+		"bare\t3\t100000\t900000\t90000\t9000\t40\n" +
+		"nginx\t3\t100000\t900000\t90000\t9000\t40\n" +
+		"ficus\t3\t100000\t900000\t90000\t9000\t40\n"
+	if err := os.WriteFile(filepath.Join(dir, "count.tsv"), []byte(count), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkOutput(t, sh(t, dir, `count_rows "$1/count.tsv"`), []string{
+		"| leg | system calls / request | context switches / request | CPU µs / request | rounds |",
+		"| bare | 6.25 | 0.290 | 24.8 | 2 |",
+		"| nginx | 5.10 | 0.250 | 20.5 | 2 |",
+		"| ficus | 6.30 | 0.330 | 27.5 | 2 |",
+		"CPU per request, counted (medians of per-round ratios): Ficus / nginx 1.34, bare Fiber / nginx 1.21, Ficus / bare Fiber 1.11.",
+	}, []string{"| 3 |", "9.00"})
+}

@@ -46,6 +46,13 @@
 #                   run, default 4000; 0 skips it
 #   BENCH_RATE_DURATION  its length, default 10s
 #   BENCH_RATE_LEGS legs it runs on, default "direct bare nginx ficus"
+#   BENCH_COUNT_DURATION  counted leg: after the fixed-rate leg, a further wrk
+#                   run of this length on each of BENCH_COUNT_LEGS with
+#                   `perf stat` counting the proxy's system calls, context
+#                   switches and CPU time (task-clock), each divided by the
+#                   requests wrk counted; default 6s, 0 skips it (and so
+#                   does a machine where perf cannot count them)
+#   BENCH_COUNT_LEGS legs it runs on, default "bare nginx ficus"
 #   BENCH_RSS_CONNS peak RSS is also read after a BENCH_RSS_DURATION (5s)
 #                   wrk run with this many connections, in round 1, on the
 #                   proxies; default 256, 0 skips it
@@ -76,6 +83,8 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_RATE=${BENCH_RATE:-4000}
 BENCH_RATE_DURATION=${BENCH_RATE_DURATION:-10s}
 BENCH_RATE_LEGS=${BENCH_RATE_LEGS:-direct bare nginx ficus}
+BENCH_COUNT_DURATION=${BENCH_COUNT_DURATION:-6s}
+BENCH_COUNT_LEGS=${BENCH_COUNT_LEGS:-bare nginx ficus}
 BENCH_RSS_CONNS=${BENCH_RSS_CONNS:-256}
 BENCH_RSS_DURATION=${BENCH_RSS_DURATION:-5s}
 # Root runs the benchmark's processes ahead of anything else on the machine
@@ -467,6 +476,129 @@ rss_rows() {
 		}' "$1"
 }
 
+# COUNT_EVENTS are what the counted leg asks perf stat for.
+COUNT_EVENTS=raw_syscalls:sys_enter,sched:sched_switch,task-clock
+
+# perf_counts FILE prints "syscalls switches task_clock_ms" from the output
+# of `perf stat -x,` (value,unit,event,...), or fails when one of the
+# three is missing or was not counted.
+perf_counts() {
+	awk -F, '
+		$3 ~ /raw_syscalls:sys_enter/ { s = $1 }
+		$3 ~ /sched:sched_switch/ { c = $1 }
+		$3 ~ /task-clock/ { t = $1 }
+		END {
+			if (s !~ /^[0-9.]+$/ || c !~ /^[0-9.]+$/ || t !~ /^[0-9.]+$/) exit 1
+			print s, c, t
+		}' "$1"
+}
+
+# count_ok says whether perf stat can count COUNT_EVENTS on this machine
+# (it needs perf, and root or a permissive kernel.perf_event_paranoid).
+count_ok() {
+	command -v perf >/dev/null 2>&1 || return 1
+	perf stat -x, -e "$COUNT_EVENTS" -o "$WORK/count-probe.perf" -- true >/dev/null 2>&1 || return 1
+	perf_counts "$WORK/count-probe.perf" >/dev/null
+}
+
+# measure_count LEG ROUND: the counted leg on the running target. Appends
+# to count.tsv: leg round requests syscalls switches task_clock_ms other%
+measure_count() {
+	local leg=$1 round=$2 raw="$WORK/count-$1-$2.txt" stat="$WORK/count-$1-$2.perf" pids line n counts m0 m1 p0 p1 t0 t1
+	pids=$(IFS=,; echo "${LEG_PIDS[*]}")
+	p0=$(cpu_ticks "${LEG_PIDS[@]}" "$UP_PID")
+	m0=$(machine_busy_ticks)
+	t0=$EPOCHREALTIME
+	start count-perf perf stat -x, -e "$COUNT_EVENTS" -p "$pids" -o "$stat" -- sleep "$BENCH_COUNT_DURATION"
+	local perf_pid=$PID
+	times >"$WORK/times.0"
+	${NICE[@]+"${NICE[@]}"} wrk "${WRK_ARGS[@]}" -d"$BENCH_COUNT_DURATION" "$LEG_URL" >"$raw" 2>&1 || true
+	times >"$WORK/times.1"
+	if ! wait "$perf_pid"; then
+		SKIPPED+=("$LEG_LABEL, counted, round $round: perf stat failed: $(tail -n1 "$WORK/count-perf.log")")
+		return 0
+	fi
+	t1=$EPOCHREALTIME
+	m1=$(machine_busy_ticks)
+	p1=$(cpu_ticks "${LEG_PIDS[@]}" "$UP_PID")
+	line=$(grep -m1 '^BENCH_RESULT' "$raw") || {
+		SKIPPED+=("$LEG_LABEL, counted, round $round: no result line in the wrk output")
+		return 0
+	}
+	n=$(field requests "$line")
+	counts=$(perf_counts "$stat") || {
+		SKIPPED+=("$LEG_LABEL, counted, round $round: perf stat counted nothing usable")
+		return 0
+	}
+	awk -v leg="$leg" -v r="$round" -v n="$n" -v counts="$counts" -v dp=$((p1 - p0)) -v dm=$((m1 - m0)) -v dw="$(wrk_cpu_seconds)" \
+		-v tck="$CLK_TCK" -v cpus="$(nproc)" -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" 'BEGIN {
+		split(counts, c, " ")
+		other = (dm - dp) / tck - dw
+		if (other < 0) other = 0
+		other = 100 * other / (wall * cpus)
+		if (other > 100) other = 100
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\n", leg, r, n, c[1], c[2], c[3], other
+	}' >>"$WORK/count.tsv"
+	log "      $(awk -F'\t' 'END {printf "%.2f system calls, %.3f context switches, %.1f µs CPU per request, other load %s%%", $4/$3, $5/$3, $6*1000/$3, $7}' "$WORK/count.tsv")"
+}
+
+# count_rows COUNT prints the counted leg's table: per leg, medians over its
+# clean rounds (other load at most BENCH_NOISY) of each count per request,
+# then the medians of the per-round ratios of CPU per request.
+count_rows() {
+	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" "$AWK_MEDIAN"'
+		{
+			k = $1 SUBSEP $2
+			if (!($1 in seen)) { seen[$1] = 1; order[++legs] = $1 }
+			if ($2 + 0 > rounds) rounds = $2 + 0
+			have[k] = 1; sc[k] = $4 / $3; sw[k] = $5 / $3; us[k] = $6 * 1000 / $3
+			ok[k] = ($7 + 0 <= noisy + 0)
+		}
+		# mid(leg, what): the median over the leg'"'"'s rounds, clean ones only
+		# while one exists.
+		function mid(leg, what,   r, nc, x, v, k) {
+			nc = 0
+			for (r = 1; r <= rounds; r++) if (((leg SUBSEP r) in have) && ok[leg, r]) nc++
+			delete x; v = 0
+			for (r = 1; r <= rounds; r++) {
+				k = leg SUBSEP r
+				if (!(k in have) || (nc > 0 && !ok[k])) continue
+				x[++v] = (what == "sc" ? sc[k] : what == "sw" ? sw[k] : us[k])
+			}
+			USED = v; CLEAN = nc
+			return v ? med(x, v) : "none"
+		}
+		# ratio(a, b): the median over rounds with both legs of a'"'"'s CPU per
+		# request over b'"'"'s, clean rounds only while one exists.
+		function ratio(a, b,   r, nc, x, v, ka, kb) {
+			nc = 0
+			for (r = 1; r <= rounds; r++) if (((a SUBSEP r) in have) && ((b SUBSEP r) in have) && ok[a, r] && ok[b, r]) nc++
+			delete x; v = 0
+			for (r = 1; r <= rounds; r++) {
+				ka = a SUBSEP r; kb = b SUBSEP r
+				if (!(ka in have) || !(kb in have) || (nc > 0 && !(ok[ka] && ok[kb]))) continue
+				x[++v] = us[ka] / us[kb]
+			}
+			return v ? sprintf("%.2f", med(x, v)) : "none"
+		}
+		END {
+			if (legs == 0) exit
+			print "| leg | system calls / request | context switches / request | CPU µs / request | rounds |"
+			print "|---|---:|---:|---:|---:|"
+			for (i = 1; i <= legs; i++) {
+				l = order[i]
+				a = mid(l, "sc"); b = mid(l, "sw"); c = mid(l, "us"); used = USED; clean = CLEAN
+				printf "| %s | %.2f | %.3f | %.1f | %s |\n", l, a, b, c, (clean > 0 ? used : used " (none clean)")
+			}
+			fn = ratio("ficus", "nginx"); bn = ratio("bare", "nginx"); fb = ratio("ficus", "bare")
+			out = ""
+			if (fn != "none") out = out "Ficus / nginx " fn
+			if (bn != "none") out = out (out == "" ? "" : ", ") "bare Fiber / nginx " bn
+			if (fb != "none") out = out (out == "" ? "" : ", ") "Ficus / bare Fiber " fb
+			if (out != "") printf "\nCPU per request, counted (medians of per-round ratios): %s.\n", out
+		}' "$1"
+}
+
 # measure_rate LEG ROUND: the fixed-rate leg on the running target. Appends
 # to rate.tsv: leg round rate sent errors achieved p50us p99us p999us other%
 measure_rate() {
@@ -817,6 +949,11 @@ main() {
 	"$GO" build -o "$WORK/bin/loadgen" ./bench/loadgen
 	: >"$WORK/rate.tsv"
 	: >"$WORK/rss.tsv"
+	: >"$WORK/count.tsv"
+	if [[ $BENCH_COUNT_DURATION != 0 ]] && ! count_ok; then
+		NOTES+=("The counted leg did not run: \`perf stat -e $COUNT_EVENTS\` cannot count here (it needs perf, from the linux-perf package, and root or kernel.perf_event_paranoid ≤ 1).")
+		BENCH_COUNT_DURATION=0
+	fi
 	if [[ " ${LEGS[*]} " == *" ficus "* || " ${LEGS[*]} " == *" ficus-stream "* ]]; then
 		log "==> building ./cmd/ficus"
 		build_ficus
@@ -851,6 +988,10 @@ main() {
 				if [[ $BENCH_RATE != 0 && " $BENCH_RATE_LEGS " == *" $leg "* ]]; then
 					log "[$step/$steps] $leg$rtag: fixed rate, $BENCH_RATE requests/s for $BENCH_RATE_DURATION…"
 					measure_rate "$leg" "$round"
+				fi
+				if [[ $BENCH_COUNT_DURATION != 0 && " $BENCH_COUNT_LEGS " == *" $leg "* ]] && ((${#LEG_PIDS[@]} > 0)); then
+					log "[$step/$steps] $leg$rtag: counted, $BENCH_COUNT_DURATION under perf stat…"
+					measure_count "$leg" "$round"
 				fi
 				if [[ -n $LEG_AFTER ]] && ((round == 1)); then "$LEG_AFTER"; fi
 				if ((round == 1 && BENCH_RSS_CONNS > 0 && ${#LEG_PIDS[@]} > 0)); then
@@ -934,6 +1075,12 @@ main() {
 			echo "Fixed-rate latency: \`bench/loadgen -rate $BENCH_RATE -duration $BENCH_RATE_DURATION -workers $BENCH_CONNS\` (an open loop: requests leave at the rate whatever the answers do; latency counts from each request's release, so waiting for a free connection counts) on each leg right after its wrk run, $BENCH_USERS distinct \`X-User-Id\` values. \"added\" is the leg's percentile minus direct's in the same round, then the median over rounds clean for both (other load at most ${BENCH_NOISY:-10}%, no errors, the rate achieved):"
 			echo
 			rate_rows "$WORK/rate.tsv"
+		fi
+		if [[ -s $WORK/count.tsv ]]; then
+			echo
+			echo "Counted per request: \`perf stat -x, -e $COUNT_EVENTS -p PROXY_PIDS -- sleep $BENCH_COUNT_DURATION\` beside \`$(wrk_cmd "$BENCH_COUNT_DURATION" URL)\` on each leg after its fixed-rate run (all of nginx's processes), each count divided by the requests wrk counted. Counting is steadier than the CPU ticks above: it is exact, where /proc's ticks are sampled, and it includes the system calls and context switches that make up most of a proxy's cost:"
+			echo
+			count_rows "$WORK/count.tsv"
 		fi
 		if ((BENCH_ROUNDS > 1)) && [[ -s $WORK/rounds.tsv ]]; then
 			echo
