@@ -1078,7 +1078,7 @@ main() {
 		fi
 		if [[ -s $WORK/count.tsv ]]; then
 			echo
-			echo "Counted per request: \`perf stat -x, -e $COUNT_EVENTS -p PROXY_PIDS -- sleep $BENCH_COUNT_DURATION\` beside \`$(wrk_cmd "$BENCH_COUNT_DURATION" URL)\` on each leg after its fixed-rate run (all of nginx's processes), each count divided by the requests wrk counted. Counting is steadier than the CPU ticks above: it is exact, where /proc's ticks are sampled, and it includes the system calls and context switches that make up most of a proxy's cost:"
+			echo "Counted per request: \`perf stat -x, -e $COUNT_EVENTS -p PROXY_PIDS -- sleep $BENCH_COUNT_DURATION\` beside \`$(wrk_cmd "$BENCH_COUNT_DURATION" URL)\` on each leg after its other runs (all of nginx's processes), each count divided by the requests wrk counted. System calls and context switches per request are exact counts that barely move with the machine's state; CPU µs (task-clock) is measured, not sampled from /proc's ticks, but moves with the machine like every time:"
 			echo
 			count_rows "$WORK/count.tsv"
 		fi
