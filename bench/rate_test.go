@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,9 +22,7 @@ const rateRounds = "" +
 func TestRateRowsGiveWhatEachProxyAddsOverDirect(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "rate.tsv"), []byte(rateRounds), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "rate.tsv", rateRounds)
 	out := sh(t, dir, `rate_rows "$1/rate.tsv"`)
 	checkOutput(t, out, []string{
 		// direct: medians of its three clean rounds
@@ -49,9 +45,7 @@ func TestRatioRowsJudgeFicusAgainstNginx(t *testing.T) {
 		roundLine("ficus", 1, 920, 5800, 0, 1, "2.20", "4.40") +
 		roundLine("nginx", 2, 1000, 4000, 0, 1, "2.00", "4.00") +
 		roundLine("ficus", 2, 940, 6200, 0, 1, "2.40", "4.40")
-	if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(rounds), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "rounds.tsv", rounds)
 	checkOutput(t, sh(t, dir, `ratio_rows "$1/rounds.tsv"`), []string{
 		"| Ficus / nginx | 0.93 (median of 2 rounds, range 0.92–0.94) | 1.50 | 1.15 | 0.91 | ≥ 0.90: met by requests/s, met per CPU-second |",
 		"Ficus against nginx, medians of paired rounds: requests/s 0.93 (target ≥ 0.90: met), requests per CPU-second 0.91, proxy CPU per request 1.15 (target ≤ 1.15: met), p99 1.50 (target ≤ 1.50: met).",
@@ -62,9 +56,7 @@ func TestRSSRowsReportBothConnectionCountsAndJudgeFicus(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	rss := "nginx\tnginx 1.22.1\t19456\t22528\t8192\t2048\nficus\tFicus (flag + canary + breaker + metrics)\t37683\t48128\t15360\t24064\n"
-	if err := os.WriteFile(filepath.Join(dir, "rss.tsv"), []byte(rss), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "rss.tsv", rss)
 	checkOutput(t, sh(t, dir, `rss_rows "$1/rss.tsv" 64 256`), []string{
 		"| target | peak RSS MiB, 64 connections | peak RSS MiB, 256 connections | resident after: anonymous MiB (PSS) | resident after: mapped from files MiB (PSS) |",
 		"| nginx 1.22.1 | 19.0 | 22.0 | 8.0 | 2.0 |",
@@ -80,18 +72,14 @@ func TestPerfCountsReadsPerfStatCSV(t *testing.T) {
 		"1380112,,raw_syscalls:sys_enter,6121453528,100.00,225.455,K/sec\n" +
 		"70351,,sched:sched_switch,6121453528,100.00,11.493,K/sec\n" +
 		"6121.45,msec,task-clock,6121453528,100.00,1.020,CPUs utilized\n"
-	if err := os.WriteFile(filepath.Join(dir, "good.perf"), []byte(good), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "good.perf", good)
 	if got := strings.TrimSpace(sh(t, dir, `perf_counts "$1/good.perf"`)); got != "1380112 70351 6121.45" {
 		t.Fatalf("perf_counts = %q, want the three counts", got)
 	}
 	// A tracepoint the kernel does not offer is "<not supported>": the
 	// counted leg must be left out, not divided into garbage.
 	bad := strings.Replace(good, "70351,,sched", "<not supported>,,sched", 1)
-	if err := os.WriteFile(filepath.Join(dir, "bad.perf"), []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "bad.perf", bad)
 	if got := sh(t, dir, `perf_counts "$1/bad.perf" || echo refused`); !strings.Contains(got, "refused") {
 		t.Fatalf("perf_counts accepted an uncounted event: %q", got)
 	}
@@ -113,9 +101,7 @@ func TestCountRowsArePerRequestMediansAndPairedRatios(t *testing.T) {
 		"bare\t3\t100000\t900000\t90000\t9000\t40\n" +
 		"nginx\t3\t100000\t900000\t90000\t9000\t40\n" +
 		"ficus\t3\t100000\t900000\t90000\t9000\t40\n"
-	if err := os.WriteFile(filepath.Join(dir, "count.tsv"), []byte(count), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "count.tsv", count)
 	checkOutput(t, sh(t, dir, `count_rows "$1/count.tsv"`), []string{
 		"| leg | system calls / request | context switches / request | CPU µs / request | rounds |",
 		"| bare | 6.25 | 0.290 | 24.8 | 2 |",

@@ -243,9 +243,7 @@ func TestWriteDocReplacesOnlyTheResults(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte("new table\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			fixture(t, dir, "report.md", "new table\n")
 			// Twice: a second run replaces the first run's results.
 			for range 2 {
 				sh(t, dir, `write_doc "$1/report.md" "$1/benchmarks.md"`)
@@ -308,9 +306,7 @@ func TestResultsTableFlagsNoisyAndFailingTargets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "results.tsv"), []byte(tc.results), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			fixture(t, dir, "results.tsv", tc.results)
 			out := sh(t, dir, `results_table "$1/results.tsv"`)
 			for _, w := range tc.want {
 				if !strings.Contains(out, w) {
@@ -349,6 +345,14 @@ func roundLine(leg string, round, rps, p99us, errs, other int, cpu, all string) 
 
 // checkOutput fails the test for every want missing from out and every
 // absent present in it.
+// fixture writes content to dir/name, as the script under test would have.
+func fixture(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func checkOutput(t *testing.T, out string, want, absent []string) {
 	t.Helper()
 	for _, w := range want {
@@ -458,9 +462,7 @@ func TestRatiosAreMediansOfPairedRounds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(strings.Join(tc.rounds, "")), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			fixture(t, dir, "rounds.tsv", strings.Join(tc.rounds, ""))
 			checkOutput(t, sh(t, dir, `ratio_rows "$1/rounds.tsv"`), tc.want, tc.absent)
 		})
 	}
@@ -481,9 +483,7 @@ func TestTargetMediansUseCleanRounds(t *testing.T) {
 		"direct\tdirect (upstream)\t1100\t400\t2600\t0\t-\t0.70\t-\t3\t1.70\t8\t3\n" +
 		"bare\tbare Fiber v2 proxy\t900\t1100\t4500\t0\t2.10\t1.00\t15500\t2\t4.20\t7\t3\n" +
 		"ficus\tFicus\t650\t1450\t7000\t4\t2.90\t1.30\t31000\t5\t4.90\t5\t3\n"
-	if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(rounds), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "rounds.tsv", rounds)
 	got := sh(t, dir, `target_medians "$1/rounds.tsv"`)
 	// leg label rps p50 p99 errors cpu upcpu rss(max) other(max) allcpu idle,
 	// then rounds used, rounds, noisy rounds, largest other load, rounds
@@ -516,9 +516,7 @@ func TestResultsTableSaysWhenErrorRoundsWereLeftOut(t *testing.T) {
 	rounds := roundLine("ficus", 1, 800, 6000, 0, 1, "2.20", "5.00") +
 		roundLine("ficus", 2, 300, 9000, 57, 1, "2.20", "5.00") +
 		roundLine("ficus", 3, 900, 6000, 0, 1, "2.20", "5.00")
-	if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(rounds), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "rounds.tsv", rounds)
 	out := sh(t, dir, `target_medians "$1/rounds.tsv" >"$1/results.tsv" && results_table "$1/results.tsv"`)
 	checkOutput(t, out, []string{
 		"| Ficus | 850 | 1.50 | 6.00 | 0 | 2.20 | 1.00 | 5.00 | 14.6 | 1 | 5 | 2 of 3 |",
@@ -557,9 +555,7 @@ func TestRoundTableShowsEveryRoundAndItsFicusToBareRatio(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(tc.rounds), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			fixture(t, dir, "rounds.tsv", tc.rounds)
 			checkOutput(t, sh(t, dir, `round_table "$1/rounds.tsv"`), tc.want, tc.absent)
 		})
 	}

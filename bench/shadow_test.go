@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -65,9 +64,7 @@ ficus_shadow_requests_total{result="match",route="bench"} 1000
 ficus_shadow_requests_total{result="skipped",route="bench"} 2
 ficus_shadow_requests_total{result="match",route="other"} 77
 `
-	if err := os.WriteFile(filepath.Join(dir, "m.txt"), []byte(metrics), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "m.txt", metrics)
 	got := strings.TrimSpace(shadowSh(t, dir, `parse_shadow_counts <"$1/m.txt"`))
 	if got != "1005 12 1 2" {
 		t.Fatalf("counts %q, want compared (match+diff) 1005, dropped 12, error 1, skipped 2", got)
@@ -95,9 +92,7 @@ const shadowRounds = "" +
 func TestShadowVerdictsUseCleanRoundsAndCountDrops(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "rounds.tsv"), []byte(shadowRounds), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fixture(t, dir, "rounds.tsv", shadowRounds)
 	out := shadowSh(t, dir, `leg_table "$1/rounds.tsv" && verdicts "$1/rounds.tsv"`)
 	for _, want := range []string{
 		// drop % per clean round: 50/8000 = 0.625, 300/7000 = 4.29; median 2.46
