@@ -19,13 +19,20 @@ import (
 // combined output.
 func sh(t *testing.T, dir, script string, args ...string) string {
 	t.Helper()
+	return sourced(t, "run.sh", dir, script, args...)
+}
+
+// sourced sources file (a bench script, which then only defines its
+// functions and settings) and runs script as sh does.
+func sourced(t *testing.T, file, dir, script string, args ...string) string {
+	t.Helper()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Skip("bash is not installed")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bash, append([]string{"-c", `source ./run.sh && WORK="$1" && ` + script, "bash", dir}, args...)...)
+	cmd := exec.CommandContext(ctx, bash, append([]string{"-c", `source ./` + file + ` && WORK="$1" && ` + script, "bash", dir}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)

@@ -1,33 +1,18 @@
 package bench
 
 import (
-	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ficus-gw/ficus/config"
 )
 
-// shadowSh sources shadow.sh (functions only) and runs script with WORK and
-// $1 set to dir, and $2... to args.
+// shadowSh is sh for shadow.sh.
 func shadowSh(t *testing.T, dir, script string, args ...string) string {
 	t.Helper()
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("bash is not installed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bash, append([]string{"-c", `source ./shadow.sh && WORK="$1" && ` + script, "bash", dir}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("bash: %v\n%s", err, out)
-	}
-	return string(out)
+	return sourced(t, "shadow.sh", dir, script, args...)
 }
 
 func TestShadowLegConfigMirrorsEveryReadToTheTarget(t *testing.T) {
