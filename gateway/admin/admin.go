@@ -500,6 +500,18 @@ func (a *API) decodeChange(c *fiber.Ctx, rc *reqCtx, dst any) (bool, error) {
 	return true, nil
 }
 
+// reasonOnly reads a change whose body is only {"reason": "..."} and
+// checks the reason, as checkReason does.
+func (a *API) reasonOnly(c *fiber.Ctx, rc *reqCtx) (string, bool, error) {
+	var b struct {
+		Reason string `json:"reason"`
+	}
+	if ok, err := a.decodeChange(c, rc, &b); !ok {
+		return "", false, err
+	}
+	return a.checkReason(c, rc, b.Reason)
+}
+
 func (a *API) checkReason(c *fiber.Ctx, rc *reqCtx, reason string) (string, bool, error) {
 	reason = strings.TrimSpace(reason)
 	switch {
@@ -551,13 +563,7 @@ func (a *API) pin(c *fiber.Ctx, rc *reqCtx, route string) error {
 }
 
 func (a *API) resume(c *fiber.Ctx, rc *reqCtx, route string) error {
-	var b struct {
-		Reason string `json:"reason"`
-	}
-	if ok, err := a.decodeChange(c, rc, &b); !ok {
-		return err
-	}
-	reason, ok, err := a.checkReason(c, rc, b.Reason)
+	reason, ok, err := a.reasonOnly(c, rc)
 	if !ok {
 		return err
 	}

@@ -128,13 +128,7 @@ func (a *API) rolloutCommand(c *fiber.Ctx, rc *reqCtx, name, cmd string) error {
 	if a.rollouts == nil {
 		return a.noAutopilot(c, rc)
 	}
-	var b struct {
-		Reason string `json:"reason"`
-	}
-	if ok, err := a.decodeChange(c, rc, &b); !ok {
-		return err
-	}
-	reason, ok, err := a.checkReason(c, rc, b.Reason)
+	reason, ok, err := a.reasonOnly(c, rc)
 	if !ok {
 		return err
 	}
