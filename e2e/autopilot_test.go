@@ -20,6 +20,7 @@ import (
 
 	"github.com/ficus-gw/ficus/gateway/admin"
 	"github.com/ficus-gw/ficus/gateway/rollout"
+	"github.com/ficus-gw/ficus/internal/metricstest"
 )
 
 // pilot is the migration on loopback with the autopilot driving `products`:
@@ -486,10 +487,14 @@ func TestRollbackDrill(t *testing.T) {
 		}
 	}
 
-	// It stays put until an operator acts.
-	time.Sleep(3 * pilotInterval) // three evaluation intervals in which nothing may move
-	if st := p.status(); st.State.Phase != rollout.PhaseRolledBack || st.State.Version != p.status().State.Version {
-		t.Errorf("a rolled-back rollout moved without an operator: %+v", st.State)
+	// It stays put until an operator acts. A rolled-back rollout is not
+	// evaluated any more, so there is no evaluation to wait for: the window
+	// of three intervals is what is asserted, against the state's version
+	// as it was before it (any write would have raised it).
+	before := p.status().State
+	time.Sleep(3 * pilotInterval) // the window itself, not synchronisation
+	if st := p.status(); st.State.Phase != rollout.PhaseRolledBack || st.State.Version != before.Version {
+		t.Errorf("a rolled-back rollout moved without an operator: version %d then %+v", before.Version, st.State)
 	}
 }
 
@@ -520,8 +525,21 @@ func TestShadowGateDrill(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "shadow") {
 		t.Errorf("ctl rollout status while blocked: exit %d, want 2 (waiting)\n%s", code, out)
 	}
-	// It stays blocked: several more intervals, still shadow, nobody on new.
-	time.Sleep(4 * pilotInterval) // four evaluations in which it must not move
+	// It stays blocked: four more evaluations (counted, not slept through),
+	// still shadow, nobody on new.
+	failedChecks := func() float64 {
+		_, m := p.get("/metrics")
+		v, _ := metricstest.Series(metricstest.Parse(t, []byte(m)), "ficus_rollout_gate_checks_total", "gate", "shadow", "result", "fail", "route", "products")
+		return v
+	}
+	first := failedChecks()
+	deadline := time.Now().Add(20 * pilotInterval)
+	for failedChecks() < first+4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the autopilot stopped evaluating the blocked rollout: %v failed shadow checks, then %v", first, failedChecks())
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval of the metrics
+	}
 	if st := p.status(); st.State.Phase != rollout.PhaseShadow || st.State.Percent != 0 {
 		t.Fatalf("the shadow gate let the rollout move: %+v", st.State)
 	}

@@ -91,9 +91,10 @@ func Scrape(t testing.TB, url string) map[string]*dto.MetricFamily {
 	return Lint(t, body)
 }
 
-// Lint fails t unless body is a valid, lint-clean text exposition (see
-// Scrape) and returns its families by name.
-func Lint(t testing.TB, body []byte) map[string]*dto.MetricFamily {
+// Parse fails t unless body is a text exposition that parses, and returns
+// its families by name; for polling a value, where Lint's checks would run
+// on every poll.
+func Parse(t testing.TB, body []byte) map[string]*dto.MetricFamily {
 	t.Helper()
 	// Legacy validation: the names a Prometheus 2 server accepts.
 	p := expfmt.NewTextParser(model.LegacyValidation)
@@ -101,6 +102,14 @@ func Lint(t testing.TB, body []byte) map[string]*dto.MetricFamily {
 	if err != nil {
 		t.Fatalf("the exposition does not parse: %v", err)
 	}
+	return fams
+}
+
+// Lint fails t unless body is a valid, lint-clean text exposition (see
+// Scrape) and returns its families by name.
+func Lint(t testing.TB, body []byte) map[string]*dto.MetricFamily {
+	t.Helper()
+	fams := Parse(t, body)
 	problems, err := promlint.New(bytes.NewReader(body)).Lint()
 	if err != nil {
 		t.Fatalf("promlint: %v", err)
