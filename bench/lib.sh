@@ -103,6 +103,18 @@ cpu_ticks() {
 	echo "$total"
 }
 
+# cpu_split PID... prints the processes' user and system clock ticks.
+cpu_split() {
+	local pid st f user=0 sys=0
+	for pid in "$@"; do
+		st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		read -r -a f <<<"${st##*) }" # fields as in cpu_ticks
+		user=$((user + f[11]))
+		sys=$((sys + f[12]))
+	done
+	echo "$user $sys"
+}
+
 # family PID... prints each PID and its direct children (nginx's workers).
 family() {
 	local pid d st f

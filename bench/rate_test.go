@@ -88,25 +88,31 @@ func TestPerfCountsReadsPerfStatCSV(t *testing.T) {
 func TestCountRowsArePerRequestMediansAndPairedRatios(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	// leg round requests syscalls switches task_clock_ms other%
+	// leg round requests syscalls switches task_clock_ms other% kernel%
 	count := "" +
-		"bare\t1\t200000\t1250000\t58000\t4960\t0\n" +
-		"nginx\t1\t250000\t1275000\t62500\t5125\t0\n" +
-		"ficus\t1\t180000\t1134000\t59400\t4950\t0\n" +
+		"bare\t1\t200000\t1250000\t58000\t4960\t0\t80\n" +
+		"bare-prefork\t1\t200000\t1300000\t90000\t5400\t0\t-\n" +
+		"nginx\t1\t250000\t1275000\t62500\t5125\t0\t60\n" +
+		"ficus\t1\t180000\t1134000\t59400\t4950\t0\t76\n" +
 		// round 2: the machine is slower for everyone; ratios hold
-		"bare\t2\t150000\t937500\t43500\t3720\t0\n" +
-		"nginx\t2\t190000\t969000\t47500\t3895\t0\n" +
-		"ficus\t2\t135000\t850500\t44550\t3712.5\t0\n" +
+		"bare\t2\t150000\t937500\t43500\t3720\t0\t80\n" +
+		"bare-prefork\t2\t150000\t975000\t67500\t4050\t0\t84\n" +
+		"nginx\t2\t190000\t969000\t47500\t3895\t0\t60\n" +
+		"ficus\t2\t135000\t850500\t44550\t3712.5\t0\t76\n" +
 		// round 3: noisy, left out of the medians
-		"bare\t3\t100000\t900000\t90000\t9000\t40\n" +
-		"nginx\t3\t100000\t900000\t90000\t9000\t40\n" +
-		"ficus\t3\t100000\t900000\t90000\t9000\t40\n"
+		"bare\t3\t100000\t900000\t90000\t9000\t40\t50\n" +
+		"bare-prefork\t3\t100000\t900000\t90000\t9000\t40\t50\n" +
+		"nginx\t3\t100000\t900000\t90000\t9000\t40\t50\n" +
+		"ficus\t3\t100000\t900000\t90000\t9000\t40\t50\n"
 	fixture(t, dir, "count.tsv", count)
 	checkOutput(t, sh(t, dir, `count_rows "$1/count.tsv"`), []string{
-		"| leg | system calls / request | context switches / request | CPU µs / request | rounds |",
-		"| bare | 6.25 | 0.290 | 24.8 | 2 |",
-		"| nginx | 5.10 | 0.250 | 20.5 | 2 |",
-		"| ficus | 6.30 | 0.330 | 27.5 | 2 |",
-		"CPU per request, counted (medians of per-round ratios): Ficus / nginx 1.34, bare Fiber / nginx 1.21, Ficus / bare Fiber 1.11.",
+		"| leg | system calls / request | context switches / request | CPU µs / request | of which in the kernel, µs | rounds |",
+		"| bare | 6.25 | 0.290 | 24.8 | 19.8 | 2 |",
+		// the kernel share is unknown in round 1: its median is round 2's
+		"| bare-prefork | 6.50 | 0.450 | 27.0 | 22.7 | 2 |",
+		"| nginx | 5.10 | 0.250 | 20.5 | 12.3 | 2 |",
+		"| ficus | 6.30 | 0.330 | 27.5 | 20.9 | 2 |",
+		"CPU per request, counted (medians of per-round ratios): Ficus / nginx 1.34, bare Fiber / nginx 1.21, bare Fiber in Prefork / nginx 1.32, Ficus / bare Fiber 1.11.",
+		"In the kernel alone (the proxy's share of kernel ticks in /proc, times its counted CPU): bare 19.8 µs (0.97 × nginx's whole), bare-prefork 22.7 µs (1.11 × nginx's whole), ficus 20.9 µs (1.02 × nginx's whole); nginx spends 20.5 µs in all.",
 	}, []string{"| 3 |", "9.00"})
 }

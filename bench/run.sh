@@ -28,8 +28,8 @@
 #                   rounds, each ratio the median of its per-round ratios
 #   BENCH_NOISY     other load, in percent of the machine, above which a
 #                   round is left out of the medians, default 10
-#   BENCH_LEGS      targets in order, default "direct bare nginx ficus
-#                   ficus-stream";
+#   BENCH_LEGS      targets in order, default "direct bare bare-prefork
+#                   nginx ficus ficus-stream";
 #                   also available: nginx-mirror (nginx mirroring every
 #                   request to a target that sleeps BENCH_MIRROR_SLEEP, 5s)
 #   BENCH_GO        1 (default) runs `go test -bench` over BENCH_GOPKGS
@@ -52,7 +52,7 @@
 #                   switches and CPU time (task-clock), each divided by the
 #                   requests wrk counted; default 6s, 0 skips it (and so
 #                   does a machine where perf cannot count them)
-#   BENCH_COUNT_LEGS legs it runs on, default "bare nginx ficus"
+#   BENCH_COUNT_LEGS legs it runs on, default "bare bare-prefork nginx ficus"
 #   BENCH_RSS_CONNS peak RSS is also read after a BENCH_RSS_DURATION (5s)
 #                   wrk run with this many connections, in round 1, on the
 #                   proxies; default 256, 0 skips it
@@ -73,7 +73,7 @@ BENCH_CONNS=${BENCH_CONNS:-64}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-2s}
 BENCH_USERS=${BENCH_USERS:-1000}
 BENCH_ROUNDS=${BENCH_ROUNDS:-5}
-BENCH_LEGS=${BENCH_LEGS:-direct bare nginx ficus ficus-stream}
+BENCH_LEGS=${BENCH_LEGS:-direct bare bare-prefork nginx ficus ficus-stream}
 BENCH_MIRROR_SLEEP=${BENCH_MIRROR_SLEEP:-5s}
 BENCH_GO=${BENCH_GO:-1}
 BENCH_GOPKGS=${BENCH_GOPKGS:-./...}
@@ -84,7 +84,7 @@ BENCH_RATE=${BENCH_RATE:-4000}
 BENCH_RATE_DURATION=${BENCH_RATE_DURATION:-10s}
 BENCH_RATE_LEGS=${BENCH_RATE_LEGS:-direct bare nginx ficus}
 BENCH_COUNT_DURATION=${BENCH_COUNT_DURATION:-6s}
-BENCH_COUNT_LEGS=${BENCH_COUNT_LEGS:-bare nginx ficus}
+BENCH_COUNT_LEGS=${BENCH_COUNT_LEGS:-bare bare-prefork nginx ficus}
 BENCH_RSS_CONNS=${BENCH_RSS_CONNS:-256}
 BENCH_RSS_DURATION=${BENCH_RSS_DURATION:-5s}
 # Root runs the benchmark's processes ahead of anything else on the machine
@@ -170,6 +170,25 @@ start_bare() {
 	}
 	LEG_URL="http://$addr$REQ_PATH"
 	LEG_PIDS=("$PID")
+}
+
+# start_bare_prefork is the same bare proxy in Fiber's Prefork mode: one
+# child process per CPU, each with GOMAXPROCS 1, sharing the port through
+# SO_REUSEPORT, as nginx's workers do. It answers whether the framework
+# gets nearer nginx with nginx's process model (the parent only waits, and
+# stops its children when it is stopped).
+start_bare_prefork() {
+	LEG_LABEL="bare Fiber v2 proxy, Prefork (a process per CPU)"
+	local port
+	port=$(free_port)
+	start bareproxy-prefork "$WORK/bin/bareproxy" -prefork -listen "127.0.0.1:$port" -upstream "http://$UP_ADDR"
+	LEG_STOP=("$PID")
+	LEG_URL="http://127.0.0.1:$port$REQ_PATH"
+	wait_http "$LEG_URL" "$PID" bareproxy-prefork || {
+		LEG_SKIP="the preforked bare proxy did not start"
+		return 0
+	}
+	mapfile -t LEG_PIDS < <(family "$PID")
 }
 
 # run_nginx NAME LABEL [MIRROR_ADDR]
@@ -503,10 +522,13 @@ count_ok() {
 
 # measure_count LEG ROUND: the counted leg on the running target. Appends
 # to count.tsv: leg round requests syscalls switches task_clock_ms other%
+# kernel% (the share of the proxy's CPU ticks spent in the kernel, from
+# /proc: perf's task-clock does not split it)
 measure_count() {
-	local leg=$1 round=$2 raw="$WORK/count-$1-$2.txt" stat="$WORK/count-$1-$2.perf" pids line n counts m0 m1 p0 p1 t0 t1
+	local leg=$1 round=$2 raw="$WORK/count-$1-$2.txt" stat="$WORK/count-$1-$2.perf" pids line n counts m0 m1 p0 p1 t0 t1 s0 s1
 	pids=$(IFS=,; echo "${LEG_PIDS[*]}")
 	p0=$(cpu_ticks "${LEG_PIDS[@]}" "$UP_PID")
+	s0=$(cpu_split "${LEG_PIDS[@]}")
 	m0=$(machine_busy_ticks)
 	t0=$EPOCHREALTIME
 	start count-perf perf stat -x, -e "$COUNT_EVENTS" -p "$pids" -o "$stat" -- sleep "$BENCH_COUNT_DURATION"
@@ -521,6 +543,7 @@ measure_count() {
 	t1=$EPOCHREALTIME
 	m1=$(machine_busy_ticks)
 	p1=$(cpu_ticks "${LEG_PIDS[@]}" "$UP_PID")
+	s1=$(cpu_split "${LEG_PIDS[@]}")
 	line=$(grep -m1 '^BENCH_RESULT' "$raw") || {
 		SKIPPED+=("$LEG_LABEL, counted, round $round: no result line in the wrk output")
 		return 0
@@ -531,15 +554,19 @@ measure_count() {
 		return 0
 	}
 	awk -v leg="$leg" -v r="$round" -v n="$n" -v counts="$counts" -v dp=$((p1 - p0)) -v dm=$((m1 - m0)) -v dw="$(wrk_cpu_seconds)" \
-		-v tck="$CLK_TCK" -v cpus="$(nproc)" -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" 'BEGIN {
+		-v tck="$CLK_TCK" -v cpus="$(nproc)" -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
+		-v s0="$s0" -v s1="$s1" 'BEGIN {
 		split(counts, c, " ")
 		other = (dm - dp) / tck - dw
 		if (other < 0) other = 0
 		other = 100 * other / (wall * cpus)
 		if (other > 100) other = 100
-		printf "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\n", leg, r, n, c[1], c[2], c[3], other
+		split(s0, a, " "); split(s1, b, " ")
+		du = b[1] - a[1]; ds = b[2] - a[2]
+		kernel = (du + ds > 0 ? sprintf("%.1f", 100 * ds / (du + ds)) : "-")
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\n", leg, r, n, c[1], c[2], c[3], other, kernel
 	}' >>"$WORK/count.tsv"
-	log "      $(awk -F'\t' 'END {printf "%.2f system calls, %.3f context switches, %.1f µs CPU per request, other load %s%%", $4/$3, $5/$3, $6*1000/$3, $7}' "$WORK/count.tsv")"
+	log "      $(awk -F'\t' 'END {printf "%.2f system calls, %.3f context switches, %.1f µs CPU per request (%s%% in the kernel), other load %s%%", $4/$3, $5/$3, $6*1000/$3, $8, $7}' "$WORK/count.tsv")"
 }
 
 # count_rows COUNT prints the counted leg's table: per leg, medians over its
@@ -553,6 +580,8 @@ count_rows() {
 			if ($2 + 0 > rounds) rounds = $2 + 0
 			have[k] = 1; sc[k] = $4 / $3; sw[k] = $5 / $3; us[k] = $6 * 1000 / $3
 			ok[k] = ($7 + 0 <= noisy + 0)
+			# $8: percent of the CPU in the kernel, "-" when unknown
+			if ($8 ~ /^[0-9.]+$/) ks[k] = us[k] * $8 / 100
 		}
 		# mid(leg, what): the median over the leg'"'"'s rounds, clean ones only
 		# while one exists.
@@ -563,7 +592,8 @@ count_rows() {
 			for (r = 1; r <= rounds; r++) {
 				k = leg SUBSEP r
 				if (!(k in have) || (nc > 0 && !ok[k])) continue
-				x[++v] = (what == "sc" ? sc[k] : what == "sw" ? sw[k] : us[k])
+				if (what == "ks" && !(k in ks)) continue
+				x[++v] = (what == "sc" ? sc[k] : what == "sw" ? sw[k] : what == "ks" ? ks[k] : us[k])
 			}
 			USED = v; CLEAN = nc
 			return v ? med(x, v) : "none"
@@ -583,19 +613,33 @@ count_rows() {
 		}
 		END {
 			if (legs == 0) exit
-			print "| leg | system calls / request | context switches / request | CPU µs / request | rounds |"
-			print "|---|---:|---:|---:|---:|"
+			print "| leg | system calls / request | context switches / request | CPU µs / request | of which in the kernel, µs | rounds |"
+			print "|---|---:|---:|---:|---:|---:|"
 			for (i = 1; i <= legs; i++) {
 				l = order[i]
+				kern[l] = mid(l, "ks")
 				a = mid(l, "sc"); b = mid(l, "sw"); c = mid(l, "us"); used = USED; clean = CLEAN
-				printf "| %s | %.2f | %.3f | %.1f | %s |\n", l, a, b, c, (clean > 0 ? used : used " (none clean)")
+				total[l] = c
+				printf "| %s | %.2f | %.3f | %.1f | %s | %s |\n", l, a, b, c, (kern[l] == "none" ? "–" : sprintf("%.1f", kern[l])), (clean > 0 ? used : used " (none clean)")
 			}
-			fn = ratio("ficus", "nginx"); bn = ratio("bare", "nginx"); fb = ratio("ficus", "bare")
+			fn = ratio("ficus", "nginx"); bn = ratio("bare", "nginx"); pn = ratio("bare-prefork", "nginx"); fb = ratio("ficus", "bare")
 			out = ""
 			if (fn != "none") out = out "Ficus / nginx " fn
 			if (bn != "none") out = out (out == "" ? "" : ", ") "bare Fiber / nginx " bn
+			if (pn != "none") out = out (out == "" ? "" : ", ") "bare Fiber in Prefork / nginx " pn
 			if (fb != "none") out = out (out == "" ? "" : ", ") "Ficus / bare Fiber " fb
 			if (out != "") printf "\nCPU per request, counted (medians of per-round ratios): %s.\n", out
+			# The floor argument: what a Go proxy spends in the kernel alone,
+			# beside nginx'"'"'s whole CPU per request.
+			if (("nginx" in total) && total["nginx"] != "none") {
+				out = ""
+				for (i = 1; i <= legs; i++) {
+					l = order[i]
+					if (l == "nginx" || kern[l] == "none") continue
+					out = out (out == "" ? "" : ", ") sprintf("%s %.1f µs (%.2f × nginx'"'"'s whole)", l, kern[l], kern[l] / total["nginx"])
+				}
+				if (out != "") printf "In the kernel alone (the proxy'"'"'s share of kernel ticks in /proc, times its counted CPU): %s; nginx spends %.1f µs in all.\n", out, total["nginx"]
+			}
 		}' "$1"
 }
 
@@ -797,6 +841,8 @@ ratio_rows() {
 			row("ficus", "bare", "Ficus / bare Fiber", "0.85")
 			row("ficus", "nginx", "Ficus / nginx", "0.90")
 			row("bare", "nginx", "bare Fiber / nginx", "")
+			row("bare-prefork", "nginx", "bare Fiber in Prefork / nginx", "")
+			row("bare-prefork", "bare", "bare Fiber in Prefork / bare Fiber", "")
 			row("bare", "direct", "bare Fiber / direct", "")
 			row("nginx", "direct", "nginx / direct", "")
 			row("ficus", "direct", "Ficus / direct", "")
@@ -936,7 +982,7 @@ main() {
 
 	read -r -a LEGS <<<"$BENCH_LEGS"
 	for leg in "${LEGS[@]}"; do
-		declare -F "start_${leg//-/_}" >/dev/null || die "unknown leg '$leg' in BENCH_LEGS (known: direct bare nginx ficus ficus-stream nginx-mirror)"
+		declare -F "start_${leg//-/_}" >/dev/null || die "unknown leg '$leg' in BENCH_LEGS (known: direct bare bare-prefork nginx ficus ficus-stream nginx-mirror)"
 	done
 	[[ $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, got '$BENCH_ROUNDS'"
 	[[ ${BENCH_NOISY:-10} =~ ^[0-9]+([.][0-9]+)?$ ]] || die "BENCH_NOISY must be a percentage, got '$BENCH_NOISY'"
@@ -1078,7 +1124,7 @@ main() {
 		fi
 		if [[ -s $WORK/count.tsv ]]; then
 			echo
-			echo "Counted per request: \`perf stat -x, -e $COUNT_EVENTS -p PROXY_PIDS -- sleep $BENCH_COUNT_DURATION\` beside \`$(wrk_cmd "$BENCH_COUNT_DURATION" URL)\` on each leg after its other runs (all of nginx's processes), each count divided by the requests wrk counted. System calls and context switches per request are exact counts that barely move with the machine's state; CPU µs (task-clock) is measured, not sampled from /proc's ticks, but moves with the machine like every time:"
+			echo "Counted per request: \`perf stat -x, -e $COUNT_EVENTS -p PROXY_PIDS -- sleep $BENCH_COUNT_DURATION\` beside \`$(wrk_cmd "$BENCH_COUNT_DURATION" URL)\` on each leg after its other runs (all of nginx's processes), each count divided by the requests wrk counted. System calls and context switches per request are exact counts that barely move with the machine's state; CPU µs (task-clock) is measured, not sampled from /proc's ticks, but moves with the machine like every time. The kernel column splits that CPU by the proxy's share of system ticks in /proc over the same window:"
 			echo
 			count_rows "$WORK/count.tsv"
 		fi

@@ -287,6 +287,26 @@ echo "left ${#STARTED[@]}"
 	}
 }
 
+func TestCPUSplitPutsArithmeticInUserTime(t *testing.T) {
+	t.Parallel()
+	// The shell reads its own ticks around a loop of pure arithmetic: no
+	// system calls, so the ticks it gains are user ticks (fields 14 and 15
+	// of /proc/PID/stat, which are easy to swap).
+	out := sh(t, t.TempDir(), `
+read -r u0 s0 <<<"$(cpu_split $$)"
+for ((i = 0; i < 400000; i++)); do x=$((i * 7 % 13)); done
+read -r u1 s1 <<<"$(cpu_split $$)"
+echo "user $((u1 - u0)) system $((s1 - s0))"
+`)
+	var du, ds int
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "user %d system %d", &du, &ds); err != nil {
+		t.Fatalf("cpu_split output %q: %v", out, err)
+	}
+	if du < 5 || du <= ds {
+		t.Fatalf("an arithmetic loop gained %d user and %d system ticks: user must dominate", du, ds)
+	}
+}
+
 func TestResultsTableFlagsNoisyAndFailingTargets(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -22,7 +22,7 @@ func startProxy(t *testing.T, upstream string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := newApp(base, newClient(8))
+	app := newApp(base, newClient(8), false)
 	done := make(chan error, 1)
 	go func() { done <- app.Listener(ln) }()
 	t.Cleanup(func() {

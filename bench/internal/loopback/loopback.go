@@ -15,12 +15,8 @@ import (
 // newline are written to it atomically (temp file + rename), so a script
 // polling for the file never reads it half-written.
 func Listen(addr, addrFile string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen address %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("listen address %q: must be a loopback IP such as 127.0.0.1", addr)
+	if _, err := check(addr); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -34,6 +30,32 @@ func Listen(addr, addrFile string) (net.Listener, error) {
 		return nil, err
 	}
 	return ln, nil
+}
+
+// CheckFixed accepts a loopback IP with a fixed port: the address several
+// processes share (SO_REUSEPORT), which port 0 cannot be, since each
+// process would get a port of its own.
+func CheckFixed(addr string) error {
+	port, err := check(addr)
+	if err != nil {
+		return err
+	}
+	if port == "0" {
+		return fmt.Errorf("listen address %q: needs a fixed port, not 0", addr)
+	}
+	return nil
+}
+
+// check accepts a loopback IP and a port, and returns the port.
+func check(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", fmt.Errorf("listen address %q: must be a loopback IP such as 127.0.0.1", addr)
+	}
+	return port, nil
 }
 
 func writeAtomic(path, s string) error {

@@ -52,3 +52,18 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckFixedWantsALoopbackIPAndARealPort(t *testing.T) {
+	t.Parallel()
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:18080": true,
+		"[::1]:18080":     true,
+		"127.0.0.1:0":     false, // each process would get its own port
+		"0.0.0.0:18080":   false,
+		"no-port":         false,
+	} {
+		if err := CheckFixed(addr); (err == nil) != ok {
+			t.Errorf("CheckFixed(%q) = %v, want ok=%v", addr, err, ok)
+		}
+	}
+}
