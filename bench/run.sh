@@ -2,11 +2,13 @@
 # Loopback load benchmark of Ficus (docs/benchmarks.md explains what and why).
 #
 # One run measures, with the same wrk parameters, in turn and for
-# BENCH_ROUNDS interleaved rounds (round 1: direct bare nginx ficus
-# ficus-stream, round 2:
+# BENCH_ROUNDS interleaved rounds (round 1: direct bare bare-prefork nginx
+# ficus ficus-stream, round 2:
 # the same again, ...), so the legs of one round run minutes apart at most:
 #   direct  wrk -> upstream                        (the ceiling)
 #   bare    wrk -> bare Fiber v2 proxy -> upstream (the framework's own cost)
+#   bare-prefork  the same in Fiber's Prefork mode, a process per CPU
+#           (nginx's process model on the framework)
 #   nginx   wrk -> nginx (keepalive upstream) -> upstream (the reference)
 #   ficus   wrk -> ficus gateway (flag + canary + breaker + metrics) -> upstream,
 #           the route reading answers whole (bufferResponses: true)
