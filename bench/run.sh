@@ -915,8 +915,9 @@ rate_rows() {
 }
 
 # round_table ROUNDS prints every measured leg of every round, in the order
-# they ran, with the round's Ficus / bare requests/s ratio ("-" when either
-# leg is missing from that round): the spread behind the medians.
+# they ran, with the round's Ficus / bare requests/s ratio on Ficus's row
+# ("-" when the bare leg is missing from that round): the spread behind the
+# medians.
 round_table() {
 	awk -F'\t' '
 		{
@@ -932,7 +933,8 @@ round_table() {
 			for (i = 1; i <= n; i++) {
 				split(line[i], f, "\t")
 				r = f[13] + 0
-				ratio = ((r in fic) && (r in bare) && bare[r] > 0) ? sprintf("%.2f", fic[r] / bare[r]) : "-"
+				ratio = ""
+				if (f[1] == "ficus") ratio = ((r in bare) && bare[r] > 0) ? sprintf("%.2f", fic[r] / bare[r]) : "-"
 				printf "| %s | %s | %s | %.2f | %s | %s | %s |\n", f[13], f[1], f[3], f[5] / 1000, f[7], f[10], ratio
 			}
 		}' "$1"

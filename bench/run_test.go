@@ -567,12 +567,19 @@ func TestRoundTableShowsEveryRoundAndItsFicusToBareRatio(t *testing.T) {
 				roundLine("bare", 2, 1100, 4000, 0, 40, "2.00", "4.00"),
 			want: []string{
 				"| round | target | requests/s | p99 ms | proxy CPU s / 100k req | other load % | Ficus / bare requests/s in the round |\n|---:|",
-				"| 1 | direct | 2000 | 3.00 | - | 1 | 0.80 |\n" +
-					"| 1 | bare | 1000 | 4.00 | 2.00 | 1 | 0.80 |\n" +
+				"| 1 | direct | 2000 | 3.00 | - | 1 |  |\n" +
+					"| 1 | bare | 1000 | 4.00 | 2.00 | 1 |  |\n" +
 					"| 1 | ficus | 800 | 6.50 | 2.20 | 1 | 0.80 |\n" +
-					"| 2 | direct | 2100 | 3.00 | - | 2 | - |\n" +
-					"| 2 | bare | 1100 | 4.00 | 2.00 | 40 | - |\n",
+					"| 2 | direct | 2100 | 3.00 | - | 2 |  |\n" +
+					"| 2 | bare | 1100 | 4.00 | 2.00 | 40 |  |\n",
 			},
+		},
+		{
+			name: "Ficus without the bare proxy in its round",
+			rounds: roundLine("nginx", 1, 2000, 3000, 0, 1, "1.50", "2.00") +
+				roundLine("ficus", 1, 800, 6500, 0, 1, "2.20", "5.00"),
+			want: []string{"| 1 | nginx | 2000 | 3.00 | 1.50 | 1 |  |\n" +
+				"| 1 | ficus | 800 | 6.50 | 2.20 | 1 | - |\n"},
 		},
 		{
 			name:   "nothing measured",
