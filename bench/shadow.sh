@@ -292,8 +292,9 @@ verdicts() {
 			ok[k] = ($7 + 0 <= noisy + 0 && $6 + 0 == 0)
 			if ($2 + 0 > rounds) rounds = $2 + 0
 		}
-		# ratio(a, b, what): median over rounds of what(a) / what(b), or -1.
-		function ratio(a, b, what,   r, nc, x, v, kA, kB) {
+		# ratio(a, b, what): median over rounds of what(a) / what(b), or -1;
+		# LO and HI are then the smallest and largest per-round ratio.
+		function ratio(a, b, what,   r, nc, x, v, kA, kB, i) {
 			nc = 0
 			for (r = 1; r <= rounds; r++) if ((a SUBSEP r) in have && (b SUBSEP r) in have && ok[a, r] && ok[b, r]) nc++
 			delete x; v = 0
@@ -304,6 +305,8 @@ verdicts() {
 				if (what == "p99" && p99[kB] > 0) x[++v] = p99[kA] / p99[kB]
 				if (what == "cpu" && cpu[kB] > 0) x[++v] = cpu[kA] / cpu[kB]
 			}
+			LO = x[1]; HI = x[1]
+			for (i = 2; i <= v; i++) { if (x[i] < LO) LO = x[i]; if (x[i] > HI) HI = x[i] }
 			return v ? med(x, v) : -1
 		}
 		# own(a, what): median over the clean rounds of leg a of its compared
@@ -323,6 +326,9 @@ verdicts() {
 			return v ? med(x, v) : -1
 		}
 		function verdict(q, good) { return q < 0 ? "not measured" : (good ? "met" : "not met") }
+		# straddle(lo, hi, t): a note when the rounds fall on both sides of
+		# the threshold t, so a median either side of it is no firm verdict.
+		function straddle(lo, hi, t) { return (lo < t && hi > t) ? ", with rounds on both sides of it" : "" }
 		END {
 			print "Medians of the per-round figures:"
 			print ""
@@ -330,14 +336,15 @@ verdicts() {
 			if (q >= 0) printf "- Fast target, copies dropped: %.2f%% (target < 1%%: %s)\n", q, verdict(q, q < 1)
 			q = own("ficus-100", "share")
 			if (q >= 0) printf "- Fast target, compared pairs/s / primary requests/s: %.2f, %.0f compared pairs/s (target ≥ 0.5: %s)\n", q, own("ficus-100", "cps"), verdict(q, q >= 0.5)
-			q = ratio("ficus-100", "ficus-0", "rps")
-			if (q >= 0) printf "- Fast target, Ficus requests/s with 100%% shadowing / without: %.2f (target ≥ 0.75: %s); proxy CPU per request %.2f×\n", q, verdict(q, q >= 0.75), ratio("ficus-100", "ficus-0", "cpu")
+			q = ratio("ficus-100", "ficus-0", "rps"); lo = LO; hi = HI
+			c = ratio("ficus-100", "ficus-0", "cpu")
+			if (q >= 0) printf "- Fast target, Ficus requests/s with 100%% shadowing / without: %.2f (per round %.2f–%.2f; target ≥ 0.75: %s%s); proxy CPU per request %.2f×\n", q, lo, hi, verdict(q, q >= 0.75), straddle(lo, hi, 0.75), c
 			q = ratio("nginx-mirror", "nginx", "rps")
 			if (q >= 0) printf "- Fast target, nginx requests/s mirroring 100%% / not mirroring: %.2f (nginx sends the copies and compares nothing)\n", q
 			q = ratio("ficus-100", "nginx-mirror", "rps")
 			if (q >= 0) printf "- Fast target, requests/s of Ficus shadowing and comparing / nginx mirroring: %.2f\n", q
-			q = ratio("ficus-100-slow", "ficus-0", "p99")
-			if (q >= 0) printf "- Slow target, Ficus p99 with 100%% shadowing / without: %.3f (target ≤ 1.05: %s)\n", q, verdict(q, q <= 1.05)
+			q = ratio("ficus-100-slow", "ficus-0", "p99"); lo = LO; hi = HI
+			if (q >= 0) printf "- Slow target, Ficus p99 with 100%% shadowing / without: %.3f (per round %.3f–%.3f; target ≤ 1.05: %s%s)\n", q, lo, hi, verdict(q, q <= 1.05), straddle(lo, hi, 1.05)
 			q = ratio("ficus-100-slow", "ficus-0", "rps")
 			if (q >= 0) printf "- Slow target, Ficus requests/s with 100%% shadowing / without: %.3f (beyond the queue, copies are dropped and counted: see the table)\n", q
 			q = ratio("nginx-mirror-slow", "nginx", "rps")
