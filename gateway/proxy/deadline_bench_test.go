@@ -1,7 +1,6 @@
-package gateway
+package proxy
 
 import (
-	"net"
 	"testing"
 	"time"
 )
@@ -16,32 +15,11 @@ import (
 // but not the server's three (its server has none). docs/benchmarks.md
 // compares these with the gateway's CPU per request.
 func BenchmarkConnDeadlines(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	upstream, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer upstream.Close()
-	client, ok := <-accepted
-	if !ok {
-		b.Fatal("accept failed")
-	}
-	defer client.Close()
+	// client is the accepted side (the gateway's server end of a client
+	// connection), upstream the dialled one (the gateway's client end).
+	upstream, client := tcpPair(b)
 
-	set := func(err error) {
+	set := func(b *testing.B, err error) {
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -49,16 +27,16 @@ func BenchmarkConnDeadlines(b *testing.B) {
 	b.Run("server's three per request", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			set(client.SetReadDeadline(time.Now().Add(90 * time.Second)))  // idle
-			set(client.SetReadDeadline(time.Now().Add(30 * time.Second)))  // read
-			set(client.SetWriteDeadline(time.Now().Add(60 * time.Second))) // write
+			set(b, client.SetReadDeadline(time.Now().Add(90*time.Second)))  // idle
+			set(b, client.SetReadDeadline(time.Now().Add(30*time.Second)))  // read
+			set(b, client.SetWriteDeadline(time.Now().Add(60*time.Second))) // write
 		}
 	})
 	b.Run("client's two per exchange", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			set(upstream.SetWriteDeadline(time.Now().Add(10 * time.Second)))
-			set(upstream.SetReadDeadline(time.Now().Add(10 * time.Second)))
+			set(b, upstream.SetWriteDeadline(time.Now().Add(10*time.Second)))
+			set(b, upstream.SetReadDeadline(time.Now().Add(10*time.Second)))
 		}
 	})
 }
