@@ -349,15 +349,15 @@ func (s *stack) reconcile(t *testing.T, wait time.Duration) (int, reconcileRepor
 	cmd := exec.Command(ficusBin, "ctl", "reconcile", "--legacy", s.legacyURL, "--catalog", s.catalogURL, "--orders", s.ordersURL,
 		"--lag", "5s", "--wait", wait.String(), "-o", "json")
 	out, err := cmd.Output()
-	code := 0
+	code, stderr := 0, []byte(nil)
 	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
+		code, stderr = ee.ExitCode(), ee.Stderr // Output keeps stderr here
 	} else if err != nil {
 		t.Fatalf("ficus ctl reconcile: %v", err)
 	}
 	var rep reconcileReport
 	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("ficus ctl reconcile -o json printed no report (exit %d): %v\n%s", code, err, out)
+		t.Fatalf("ficus ctl reconcile -o json printed no report (exit %d): %v\nstdout:\n%s\nstderr:\n%s", code, err, out, stderr)
 	}
 	return code, rep
 }

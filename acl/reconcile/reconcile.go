@@ -179,27 +179,76 @@ type run struct {
 	ids map[string]bool
 }
 
+// getAttempts bounds how often get asks again when a new service answers
+// 429 (its rate limit; the order service limits each client to 20
+// requests/s by default, and reconcile reads order by order) or 503 with
+// Retry-After (a breaker letting a probe through soon): such an answer
+// delays a reconcile instead of failing it. retryAfterCap bounds one wait.
+const (
+	getAttempts   = 8
+	retryAfterCap = 10 * time.Second
+)
+
+// get reads u's JSON answer into v, waiting out 429 and 503 answers as
+// their Retry-After says (1 s when it says nothing usable), up to
+// getAttempts tries.
 func (r *run) get(ctx context.Context, u string, v any) error {
+	for attempt := 1; ; attempt++ {
+		wait, err := r.getOnce(ctx, u, v)
+		if err == nil || wait < 0 {
+			return err
+		}
+		if attempt == getAttempts {
+			return fmt.Errorf("%w (refused %d times in a row: the service is rate-limiting or unavailable; run reconcile again when it is less loaded, or raise its limits)", err, attempt)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w; gave up waiting to retry: %w", err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// getOnce is one GET. When it fails with 429 or 503, wait is how long the
+// service asked to wait before asking again; otherwise wait is -1.
+func (r *run) getOnce(ctx context.Context, u string, v any) (wait time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return err
+		return -1, err
 	}
 	res, err := r.o.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("reconcile: GET %s: %w", u, err)
+		return -1, fmt.Errorf("reconcile: GET %s: %w", u, err)
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
 	if err != nil {
-		return fmt.Errorf("reconcile: GET %s: %w", u, err)
+		return -1, fmt.Errorf("reconcile: GET %s: %w", u, err)
 	}
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("reconcile: GET %s: HTTP %d: %.300s", u, res.StatusCode, body)
+		err := fmt.Errorf("reconcile: GET %s: HTTP %d: %.300s", u, res.StatusCode, body)
+		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
+			return retryAfter(res.Header.Get("Retry-After")), err
+		}
+		return -1, err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("reconcile: GET %s: %w", u, err)
+		return -1, fmt.Errorf("reconcile: GET %s: %w", u, err)
 	}
-	return nil
+	return -1, nil
+}
+
+// retryAfter reads a Retry-After value in seconds (RFC 9110 10.2.3; the
+// new services send seconds), capped at retryAfterCap; 1 s when it is
+// missing or not a number of seconds.
+func retryAfter(h string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n < 0 {
+		return time.Second
+	}
+	return min(time.Duration(n)*time.Second, retryAfterCap)
 }
 
 func (r *run) products(ctx context.Context, rep *Report) (int, error) {
