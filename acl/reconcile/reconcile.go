@@ -180,10 +180,12 @@ type run struct {
 }
 
 // getAttempts bounds how often get asks again when a new service answers
-// 429 (its rate limit; the order service limits each client to 20
-// requests/s by default, and reconcile reads order by order) or 503 with
-// Retry-After (a breaker letting a probe through soon): such an answer
-// delays a reconcile instead of failing it. retryAfterCap bounds one wait.
+// 429 (its rate limit: the order service allows each client 20 requests/s
+// by default, and a client is its address when it sends no key, so
+// reconcile shares that budget with the dual-run sync on the same host) or
+// 503 with Retry-After (a breaker letting a probe through soon): such an
+// answer delays a reconcile instead of failing it. retryAfterCap bounds one
+// wait.
 const (
 	getAttempts   = 8
 	retryAfterCap = 10 * time.Second
