@@ -90,29 +90,25 @@ wait_http() {
 	return 1
 }
 
-# cpu_ticks PID... sums user+system clock ticks of the processes.
-cpu_ticks() {
-	local pid st f total=0
-	for pid in "$@"; do
-		st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		# After "pid (comm) ", proc(5) field 3 (state) is f[0]: utime (14)
-		# is f[11], stime (15) f[12]. comm may hold spaces, hence the cut.
-		read -r -a f <<<"${st##*) }"
-		total=$((total + f[11] + f[12]))
-	done
-	echo "$total"
-}
-
 # cpu_split PID... prints the processes' user and system clock ticks.
 cpu_split() {
 	local pid st f user=0 sys=0
 	for pid in "$@"; do
 		st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		read -r -a f <<<"${st##*) }" # fields as in cpu_ticks
+		# After "pid (comm) ", proc(5) field 3 (state) is f[0]: utime (14)
+		# is f[11], stime (15) f[12]. comm may hold spaces, hence the cut.
+		read -r -a f <<<"${st##*) }"
 		user=$((user + f[11]))
 		sys=$((sys + f[12]))
 	done
 	echo "$user $sys"
+}
+
+# cpu_ticks PID... sums user+system clock ticks of the processes.
+cpu_ticks() {
+	local user sys
+	read -r user sys <<<"$(cpu_split "$@")"
+	echo $((user + sys))
 }
 
 # family PID... prints each PID and its direct children (nginx's workers).

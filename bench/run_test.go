@@ -296,14 +296,20 @@ func TestCPUSplitPutsArithmeticInUserTime(t *testing.T) {
 read -r u0 s0 <<<"$(cpu_split $$)"
 for ((i = 0; i < 400000; i++)); do x=$((i * 7 % 13)); done
 read -r u1 s1 <<<"$(cpu_split $$)"
-echo "user $((u1 - u0)) system $((s1 - s0))"
+total=$(cpu_ticks $$)
+echo "user $((u1 - u0)) system $((s1 - s0)) behind $((total - u1 - s1))"
 `)
-	var du, ds int
-	if _, err := fmt.Sscanf(strings.TrimSpace(out), "user %d system %d", &du, &ds); err != nil {
+	var du, ds, behind int
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "user %d system %d behind %d", &du, &ds, &behind); err != nil {
 		t.Fatalf("cpu_split output %q: %v", out, err)
 	}
 	if du < 5 || du <= ds {
 		t.Fatalf("an arithmetic loop gained %d user and %d system ticks: user must dominate", du, ds)
+	}
+	// cpu_ticks, read just after, is their sum plus what the moment between
+	// the two reads added: never less, and not a loop's worth more.
+	if behind < 0 || behind > du {
+		t.Fatalf("cpu_ticks read %d ticks beyond user+system just before: want 0 to a few", behind)
 	}
 }
 
