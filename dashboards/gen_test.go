@@ -36,16 +36,10 @@ func TestDashboardsUpToDate(t *testing.T) {
 		"route-detail.json":       routeDetail(),
 	} {
 		t.Run(name, func(t *testing.T) {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(d); err != nil {
-				t.Fatal(err)
-			}
+			buf := encodeDashboard(t, d)
 			path := filepath.Join("grafana", name)
 			if *update {
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				if err := os.WriteFile(path, buf, 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return
@@ -54,11 +48,25 @@ func TestDashboardsUpToDate(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (run: go test ./dashboards -run TestDashboardsUpToDate -update)", err)
 			}
-			if !bytes.Equal(got, buf.Bytes()) {
+			if !bytes.Equal(got, buf) {
 				t.Errorf("%s differs from the generator in gen_test.go; change the generator and run: go test ./dashboards -run TestDashboardsUpToDate -update", path)
 			}
 		})
 	}
+}
+
+// encodeDashboard is a dashboard's committed JSON: two-space indent, no
+// HTML escaping (PromQL's < and > stay readable), a final newline.
+func encodeDashboard(t *testing.T, d any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(d); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // ---- building blocks ----

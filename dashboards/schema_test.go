@@ -80,18 +80,12 @@ func TestSeededMistakesAreCaught(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.mutate(d)
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(d); err != nil {
-			t.Fatal(err)
-		}
+		buf := encodeDashboard(t, d)
 		if *update {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			if err := os.WriteFile(path, buf, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -99,7 +93,7 @@ func TestSeededMistakesAreCaught(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v (run: go test ./dashboards -run 'TestDashboardsUpToDate|TestSeededMistakesAreCaught' -update)", err)
 		}
-		if !bytes.Equal(b, buf.Bytes()) {
+		if !bytes.Equal(b, buf) {
 			t.Errorf("%s is not route-detail.json with only its seeded mistake (run: go test ./dashboards -run TestSeededMistakesAreCaught -update)", path)
 			continue
 		}
