@@ -113,7 +113,20 @@ func (c *staleConn) Write(p []byte) (int, error) {
 }
 
 // safeRequest reports whether p, the start of a request as written to the
-// connection, is a GET, HEAD or OPTIONS request.
+// connection, has a safe method (isSafeMethod).
 func safeRequest(p []byte) bool {
-	return bytes.HasPrefix(p, []byte("GET ")) || bytes.HasPrefix(p, []byte("HEAD ")) || bytes.HasPrefix(p, []byte("OPTIONS "))
+	i := bytes.IndexByte(p, ' ')
+	return i > 0 && isSafeMethod(p[:i])
+}
+
+// isSafeMethod is the one list of the methods rule 2 re-sends: GET, HEAD
+// and OPTIONS, safe by RFC 9110, section 9.2.1 (TRACE is too, and is left
+// out: a route that allows it does so for diagnosis, which a silent
+// second attempt would muddle).
+func isSafeMethod(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS":
+		return true
+	}
+	return false
 }

@@ -155,3 +155,28 @@ func TestStaleConnRules(t *testing.T) {
 		}
 	})
 }
+
+func TestSafeRequestReadsTheMethodOfTheRequestLine(t *testing.T) {
+	// Not parallel: AllocsPerRun needs the test to itself.
+	for line, want := range map[string]bool{
+		"GET /a HTTP/1.1\r\n":     true,
+		"HEAD /a HTTP/1.1\r\n":    true,
+		"OPTIONS * HTTP/1.1\r\n":  true,
+		"POST /a HTTP/1.1\r\n":    false,
+		"GETX /a HTTP/1.1\r\n":    false,
+		"TRACE /a HTTP/1.1\r\n":   false,
+		"get /a HTTP/1.1\r\n":     false, // methods are case-sensitive
+		"GET":                     false, // no request line yet
+		" GET /a HTTP/1.1\r\n":    false,
+		"DELETE /a HTTP/1.1\r\n":  false,
+		"PATCH /GET HTTP/1.1\r\n": false,
+	} {
+		if got := safeRequest([]byte(line)); got != want {
+			t.Errorf("safeRequest(%q) = %v, want %v", line, got, want)
+		}
+	}
+	line := []byte("OPTIONS * HTTP/1.1\r\n")
+	if n := testing.AllocsPerRun(100, func() { safeRequest(line) }); n != 0 {
+		t.Errorf("safeRequest allocates %v times per call on the per-request path", n)
+	}
+}

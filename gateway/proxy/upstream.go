@@ -371,9 +371,9 @@ func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout ti
 	return err
 }
 
-// isSafe reports whether the request's method is GET, HEAD or OPTIONS
+// isSafe reports whether the request's method is safe to re-send
 // (staleconn.go, rule 2).
-func isSafe(h *fasthttp.RequestHeader) bool { return h.IsGet() || h.IsHead() || h.IsOptions() }
+func isSafe(h *fasthttp.RequestHeader) bool { return isSafeMethod(h.Method()) }
 
 // StaleRetries is how many requests were re-sent because their pooled
 // connection had been closed by the upstream before anything was sent, or
