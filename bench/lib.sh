@@ -230,3 +230,36 @@ cleanup() {
 	fi
 	exit "$rc"
 }
+
+# AWK_MEDIAN is the awk prelude of every report table (bench/run.sh and
+# bench/shadow.sh):
+#
+# med(a, n) sorts a[1..n] in place and returns its median (the mean of the
+# middle two when n is even; 0 when n is 0), so after it a[1] and a[n] are
+# the smallest and largest values.
+#
+# pick(a, b, rounds, sel) fills sel[1..] with the rounds 1..rounds in which
+# leg a (and leg b, unless b is "") was measured, keeping only the rounds
+# clean for both while at least one is, and returns how many; CLEAN is then
+# the number of clean ones. It reads the program's have[leg, round] (the
+# leg ran) and ok[leg, round] (the round was clean for it).
+AWK_MEDIAN='
+function med(a, n,   i, j, t) {
+	if (n == 0) return 0
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+function pick(a, b, rounds, sel,   r, n, nc) {
+	delete sel; n = 0; nc = 0
+	for (r = 1; r <= rounds; r++) {
+		if (!((a SUBSEP r) in have) || (b != "" && !((b SUBSEP r) in have))) continue
+		sel[++n] = r
+		if (ok[a, r] && (b == "" || ok[b, r])) nc++
+	}
+	CLEAN = nc
+	if (nc == 0 || nc == n) return n
+	n = 0
+	for (r = 1; r <= rounds; r++)
+		if (((a SUBSEP r) in have) && (b == "" || ((b SUBSEP r) in have)) && ok[a, r] && (b == "" || ok[b, r])) sel[++n] = r
+	return n
+}'

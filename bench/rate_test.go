@@ -103,7 +103,10 @@ func TestCountRowsArePerRequestMediansAndPairedRatios(t *testing.T) {
 		"bare\t3\t100000\t900000\t90000\t9000\t40\t50\n" +
 		"bare-prefork\t3\t100000\t900000\t90000\t9000\t40\t50\n" +
 		"nginx\t3\t100000\t900000\t90000\t9000\t40\t50\n" +
-		"ficus\t3\t100000\t900000\t90000\t9000\t40\t50\n"
+		"ficus\t3\t100000\t900000\t90000\t9000\t40\t50\n" +
+		// a leg with no clean round: all its rounds count, and it says so
+		"solo\t1\t100000\t600000\t30000\t2500\t40\t-\n" +
+		"solo\t2\t100000\t700000\t40000\t3500\t40\t-\n"
 	fixture(t, dir, "count.tsv", count)
 	checkOutput(t, sh(t, dir, `count_rows "$1/count.tsv"`), []string{
 		"| leg | system calls / request | context switches / request | CPU µs / request | of which in the kernel, µs | rounds |",
@@ -112,6 +115,7 @@ func TestCountRowsArePerRequestMediansAndPairedRatios(t *testing.T) {
 		"| bare-prefork | 6.50 | 0.450 | 27.0 | 22.7 | 2 |",
 		"| nginx | 5.10 | 0.250 | 20.5 | 12.3 | 2 |",
 		"| ficus | 6.30 | 0.330 | 27.5 | 20.9 | 2 |",
+		"| solo | 6.50 | 0.350 | 30.0 | – | 2 (none clean) |",
 		"CPU per request, counted (medians of per-round ratios): Ficus / nginx 1.34, bare Fiber / nginx 1.21, bare Fiber in Prefork / nginx 1.32, Ficus / bare Fiber 1.11.",
 		"In the kernel alone (the proxy's share of kernel ticks in /proc, times its counted CPU): bare 19.8 µs (0.97 × nginx's whole), bare-prefork 22.7 µs (1.11 × nginx's whole), ficus 20.9 µs (1.02 × nginx's whole); nginx spends 20.5 µs in all.",
 	}, []string{"| 3 |", "9.00"})

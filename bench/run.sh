@@ -585,33 +585,25 @@ count_rows() {
 			# $8: percent of the CPU in the kernel, "-" when unknown
 			if ($8 ~ /^[0-9.]+$/) ks[k] = us[k] * $8 / 100
 		}
-		# mid(leg, what): the median over the leg'"'"'s rounds, clean ones only
-		# while one exists.
-		function mid(leg, what,   r, nc, x, v, k) {
-			nc = 0
-			for (r = 1; r <= rounds; r++) if (((leg SUBSEP r) in have) && ok[leg, r]) nc++
+		# mid(leg, what): the median over the leg'"'"'s rounds (pick).
+		function mid(leg, what,   sel, n, i, x, v, k) {
+			n = pick(leg, "", rounds, sel)
 			delete x; v = 0
-			for (r = 1; r <= rounds; r++) {
-				k = leg SUBSEP r
-				if (!(k in have) || (nc > 0 && !ok[k])) continue
+			for (i = 1; i <= n; i++) {
+				k = leg SUBSEP sel[i]
 				if (what == "ks" && !(k in ks)) continue
 				x[++v] = (what == "sc" ? sc[k] : what == "sw" ? sw[k] : what == "ks" ? ks[k] : us[k])
 			}
-			USED = v; CLEAN = nc
+			USED = v
 			return v ? med(x, v) : "none"
 		}
-		# ratio(a, b): the median over rounds with both legs of a'"'"'s CPU per
-		# request over b'"'"'s, clean rounds only while one exists.
-		function ratio(a, b,   r, nc, x, v, ka, kb) {
-			nc = 0
-			for (r = 1; r <= rounds; r++) if (((a SUBSEP r) in have) && ((b SUBSEP r) in have) && ok[a, r] && ok[b, r]) nc++
-			delete x; v = 0
-			for (r = 1; r <= rounds; r++) {
-				ka = a SUBSEP r; kb = b SUBSEP r
-				if (!(ka in have) || !(kb in have) || (nc > 0 && !(ok[ka] && ok[kb]))) continue
-				x[++v] = us[ka] / us[kb]
-			}
-			return v ? sprintf("%.2f", med(x, v)) : "none"
+		# ratio(a, b): the median over the rounds with both legs (pick) of
+		# a'"'"'s CPU per request over b'"'"'s.
+		function ratio(a, b,   sel, n, i, x) {
+			n = pick(a, b, rounds, sel)
+			delete x
+			for (i = 1; i <= n; i++) x[i] = us[a, sel[i]] / us[b, sel[i]]
+			return n ? sprintf("%.2f", med(x, n)) : "none"
 		}
 		END {
 			if (legs == 0) exit
@@ -680,15 +672,6 @@ measure_rate() {
 }
 
 # ---------------------------------------------------------------- report
-
-# The report's functions share one awk helper: med(a, n) sorts a[1..n] in
-# place and returns its median (the mean of the middle two when n is even),
-# so after it a[1] and a[n] are the smallest and largest values.
-AWK_MEDIAN='
-function med(a, n,   i, j, t) {
-	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}'
 
 # target_medians ROUNDS prints one RESULTS line per target, in first-seen
 # order. A round is clean when other processes used at most BENCH_NOISY
@@ -878,22 +861,20 @@ rate_rows() {
 			have[k] = 1; p50[k] = $7; p99[k] = $8; p999[k] = $9; errs[$1] += $5
 			ok[k] = ($10 + 0 <= noisy + 0 && $5 + 0 == 0 && $6 + 0 >= 0.95 * $3)
 		}
-		# mid(leg, what, added): median over rounds of the percentile (or of
-		# what it adds over direct), clean rounds only while one exists.
-		function mid(leg, what, added,   r, nc, x, v, k, d) {
-			nc = 0
-			for (r = 1; r <= rounds; r++) if (((leg SUBSEP r) in have) && ok[leg, r] && (!added || (("direct" SUBSEP r) in have && ok["direct", r]))) nc++
-			delete x; v = 0
-			for (r = 1; r <= rounds; r++) {
-				k = leg SUBSEP r; d = "direct" SUBSEP r
-				if (!(k in have) || (added && !(d in have))) continue
-				if (nc > 0 && !(ok[k] && (!added || ok[d]))) continue
-				if (what == 50) x[++v] = p50[k] - (added ? p50[d] : 0)
-				if (what == 99) x[++v] = p99[k] - (added ? p99[d] : 0)
-				if (what == 999) x[++v] = p999[k] - (added ? p999[d] : 0)
+		# mid(leg, what, added): median over the leg'"'"'s rounds (with direct
+		# in them when added; pick) of the percentile, or of what it adds
+		# over direct.
+		function mid(leg, what, added,   sel, n, i, x, k, d) {
+			n = pick(leg, (added ? "direct" : ""), rounds, sel)
+			delete x
+			for (i = 1; i <= n; i++) {
+				k = leg SUBSEP sel[i]; d = "direct" SUBSEP sel[i]
+				if (what == 50) x[i] = p50[k] - (added ? p50[d] : 0)
+				if (what == 99) x[i] = p99[k] - (added ? p99[d] : 0)
+				if (what == 999) x[i] = p999[k] - (added ? p999[d] : 0)
 			}
-			USED = v; CLEAN = nc
-			return v ? med(x, v) : "none"
+			USED = n
+			return n ? med(x, n) : "none"
 		}
 		function ms(us) { return us == "none" ? "-" : sprintf("%.2f", us / 1000) }
 		function pm(us) { return us == "none" ? "-" : sprintf("%+.2f", us / 1000) }

@@ -234,21 +234,13 @@ measure() {
 	log "      $(awk -F'\t' 'END {printf "%s req/s, p50 %.2f ms, p99 %.2f ms, errors %s, other load %s%%, shadow: compared %s dropped %s", $3, $4/1000, $5/1000, $6, $7, $9, $10}' "$WORK/rounds.tsv")"
 }
 
-# AWK_MED: med(a, n) sorts a[1..n] and returns its median.
-AWK_MED='
-function med(a, n,   i, j, t) {
-	if (n == 0) return 0
-	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}'
-
 # leg_table ROUNDS prints the per-leg table: medians over the leg's clean
 # rounds (other load at most BENCH_NOISY, default 10, and no errors; all
 # rounds when none is clean) of requests/s, p50, p99, proxy CPU per 100k
 # requests and compared pairs/s (compared over the measured run's wall
 # time); errors, drops and copies summed over all rounds.
 leg_table() {
-	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" "$AWK_MED"'
+	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" "$AWK_MEDIAN"'
 		{
 			if (!($1 in n)) order[++legs] = $1
 			i = ++n[$1]; row[$1, i] = $0
@@ -284,7 +276,7 @@ leg_table() {
 # targets' verdicts. A ratio uses the rounds where both of its legs had at
 # most BENCH_NOISY other load and no errors (all rounds, when none did).
 verdicts() {
-	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" "$AWK_MED"'
+	awk -F'\t' -v noisy="${BENCH_NOISY:-10}" "$AWK_MEDIAN"'
 		{
 			k = $1 SUBSEP $2; have[k] = 1
 			rps[k] = $3; p99[k] = $5; cpu[k] = $8; cmp[k] = $9; drop[k] = $10; all[k] = $9 + $10 + $11 + $12
@@ -294,31 +286,28 @@ verdicts() {
 		}
 		# ratio(a, b, what): median over rounds of what(a) / what(b), or -1;
 		# LO and HI are then the smallest and largest per-round ratio.
-		function ratio(a, b, what,   r, nc, x, v, kA, kB, i) {
-			nc = 0
-			for (r = 1; r <= rounds; r++) if ((a SUBSEP r) in have && (b SUBSEP r) in have && ok[a, r] && ok[b, r]) nc++
+		function ratio(a, b, what,   sel, n, x, v, kA, kB, i, q) {
+			n = pick(a, b, rounds, sel)
 			delete x; v = 0
-			for (r = 1; r <= rounds; r++) {
-				kA = a SUBSEP r; kB = b SUBSEP r
-				if (!(kA in have) || !(kB in have) || (nc > 0 && !(ok[kA] && ok[kB]))) continue
+			for (i = 1; i <= n; i++) {
+				kA = a SUBSEP sel[i]; kB = b SUBSEP sel[i]
 				if (what == "rps" && rps[kB] > 0) x[++v] = rps[kA] / rps[kB]
 				if (what == "p99" && p99[kB] > 0) x[++v] = p99[kA] / p99[kB]
 				if (what == "cpu" && cpu[kB] > 0) x[++v] = cpu[kA] / cpu[kB]
 			}
-			LO = x[1]; HI = x[1]
-			for (i = 2; i <= v; i++) { if (x[i] < LO) LO = x[i]; if (x[i] > HI) HI = x[i] }
-			return v ? med(x, v) : -1
+			if (!v) return -1
+			q = med(x, v) # sorts x: its ends are the range
+			LO = x[1]; HI = x[v]
+			return q
 		}
 		# own(a, what): median over the clean rounds of leg a of its compared
 		# pairs per primary request ("share"), drop % ("drop") or compared
 		# pairs/s ("cps"), or -1.
-		function own(a, what,   r, nc, x, v, k) {
-			nc = 0
-			for (r = 1; r <= rounds; r++) if ((a SUBSEP r) in have && ok[a, r]) nc++
+		function own(a, what,   sel, n, x, v, k, i) {
+			n = pick(a, "", rounds, sel)
 			delete x; v = 0
-			for (r = 1; r <= rounds; r++) {
-				k = a SUBSEP r
-				if (!(k in have) || (nc > 0 && !ok[k])) continue
+			for (i = 1; i <= n; i++) {
+				k = a SUBSEP sel[i]
 				if (what == "share" && rps[k] > 0) x[++v] = cmp[k] / wall[k] / rps[k]
 				if (what == "drop" && all[k] > 0) x[++v] = 100 * drop[k] / all[k]
 				if (what == "cps") x[++v] = cmp[k] / wall[k]
@@ -328,6 +317,8 @@ verdicts() {
 		function verdict(q, good) { return q < 0 ? "not measured" : (good ? "met" : "not met") }
 		# straddle(lo, hi, t): a note when the rounds fall on both sides of
 		# the threshold t, so a median either side of it is no firm verdict.
+		# The thresholded verdicts judge the value as printed (three
+		# decimals), so a line never reads "0.750 (target ≥ 0.75: not met)".
 		function straddle(lo, hi, t) { return (lo < t && hi > t) ? ", with rounds on both sides of it" : "" }
 		END {
 			print "Medians of the per-round figures:"
@@ -338,13 +329,13 @@ verdicts() {
 			if (q >= 0) printf "- Fast target, compared pairs/s / primary requests/s: %.2f, %.0f compared pairs/s (target ≥ 0.5: %s)\n", q, own("ficus-100", "cps"), verdict(q, q >= 0.5)
 			q = ratio("ficus-100", "ficus-0", "rps"); lo = LO; hi = HI
 			c = ratio("ficus-100", "ficus-0", "cpu")
-			if (q >= 0) printf "- Fast target, Ficus requests/s with 100%% shadowing / without: %.2f (per round %.2f–%.2f; target ≥ 0.75: %s%s); proxy CPU per request %.2f×\n", q, lo, hi, verdict(q, q >= 0.75), straddle(lo, hi, 0.75), c
+			if (q >= 0) printf "- Fast target, Ficus requests/s with 100%% shadowing / without: %.3f (per round %.3f–%.3f; target ≥ 0.75: %s%s); proxy CPU per request %.2f×\n", q, lo, hi, verdict(q, sprintf("%.3f", q) + 0 >= 0.75), straddle(lo, hi, 0.75), c
 			q = ratio("nginx-mirror", "nginx", "rps")
 			if (q >= 0) printf "- Fast target, nginx requests/s mirroring 100%% / not mirroring: %.2f (nginx sends the copies and compares nothing)\n", q
 			q = ratio("ficus-100", "nginx-mirror", "rps")
 			if (q >= 0) printf "- Fast target, requests/s of Ficus shadowing and comparing / nginx mirroring: %.2f\n", q
 			q = ratio("ficus-100-slow", "ficus-0", "p99"); lo = LO; hi = HI
-			if (q >= 0) printf "- Slow target, Ficus p99 with 100%% shadowing / without: %.3f (per round %.3f–%.3f; target ≤ 1.05: %s%s)\n", q, lo, hi, verdict(q, q <= 1.05), straddle(lo, hi, 1.05)
+			if (q >= 0) printf "- Slow target, Ficus p99 with 100%% shadowing / without: %.3f (per round %.3f–%.3f; target ≤ 1.05: %s%s)\n", q, lo, hi, verdict(q, sprintf("%.3f", q) + 0 <= 1.05), straddle(lo, hi, 1.05)
 			q = ratio("ficus-100-slow", "ficus-0", "rps")
 			if (q >= 0) printf "- Slow target, Ficus requests/s with 100%% shadowing / without: %.3f (beyond the queue, copies are dropped and counted: see the table)\n", q
 			q = ratio("nginx-mirror-slow", "nginx", "rps")

@@ -85,7 +85,7 @@ func TestShadowVerdictsUseCleanRoundsAndCountDrops(t *testing.T) {
 		// compared/s / rps: 790/800 = 0.9875, 660/700 = 0.943; median 0.965
 		"- Fast target, compared pairs/s / primary requests/s: 0.97, 725 compared pairs/s (target ≥ 0.5: met)",
 		// rps ratios: 0.8, 0.7 (round 2 noisy); cpu 1.3, 1.4
-		"- Fast target, Ficus requests/s with 100% shadowing / without: 0.75 (per round 0.70–0.80; target ≥ 0.75: met, with rounds on both sides of it); proxy CPU per request 1.35×",
+		"- Fast target, Ficus requests/s with 100% shadowing / without: 0.750 (per round 0.700–0.800; target ≥ 0.75: met, with rounds on both sides of it); proxy CPU per request 1.35×",
 		"- Fast target, nginx requests/s mirroring 100% / not mirroring: 0.80 ",
 		// the per-leg table sums drops over every round, noisy ones too
 		"| ficus-100 | 750 | 1.20 | 4.40 | 0 | 2.70 | 725 | 0.97 | 850 of 16000 | 5.31 | 2 of 3 |",
@@ -112,6 +112,21 @@ func TestShadowSlowVerdictGivesTheRoundsRange(t *testing.T) {
 		"ficus-100-slow\t2\t990\t1000\t4160\t0\t0\t2.00\t3\t9000\t0\t0\t10\n")
 	out := shadowSh(t, dir, `verdicts "$1/rounds.tsv"`)
 	want := "- Slow target, Ficus p99 with 100% shadowing / without: 1.030 (per round 1.020–1.040; target ≤ 1.05: met)\n"
+	if !strings.Contains(out, want) {
+		t.Fatalf("missing %q in\n%s", want, out)
+	}
+}
+
+func TestShadowVerdictJudgesTheValueItPrints(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// 7496 / 10000 = 0.7496, printed 0.750: the verdict must agree with
+	// what the line shows.
+	fixture(t, dir, "rounds.tsv", ""+
+		"ficus-0\t1\t10000\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n"+
+		"ficus-100\t1\t7496\t1000\t4000\t0\t0\t2.60\t74960\t0\t0\t0\t10\n")
+	out := shadowSh(t, dir, `verdicts "$1/rounds.tsv"`)
+	want := "without: 0.750 (per round 0.750–0.750; target ≥ 0.75: met)"
 	if !strings.Contains(out, want) {
 		t.Fatalf("missing %q in\n%s", want, out)
 	}
