@@ -100,35 +100,38 @@ func TestShadowVerdictsUseCleanRoundsAndCountDrops(t *testing.T) {
 	}
 }
 
-func TestShadowSlowVerdictGivesTheRoundsRange(t *testing.T) {
+// TestShadowThresholdVerdictsGiveTheRangeAndJudgeThePrintedValue: each
+// thresholded verdict gives the per-round range, and its verdict agrees
+// with the value the line shows.
+func TestShadowThresholdVerdictsGiveTheRangeAndJudgeThePrintedValue(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	// p99 ratios per round: 4080/4000 = 1.02, 4160/4000 = 1.04: all
-	// rounds under the bound, so no note that they straddle it.
-	fixture(t, dir, "rounds.tsv", ""+
-		"ficus-0\t1\t1000\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n"+
-		"ficus-100-slow\t1\t990\t1000\t4080\t0\t0\t2.00\t3\t9000\t0\t0\t10\n"+
-		"ficus-0\t2\t1000\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n"+
-		"ficus-100-slow\t2\t990\t1000\t4160\t0\t0\t2.00\t3\t9000\t0\t0\t10\n")
-	out := shadowSh(t, dir, `verdicts "$1/rounds.tsv"`)
-	want := "- Slow target, Ficus p99 with 100% shadowing / without: 1.030 (per round 1.020–1.040; target ≤ 1.05: met)\n"
-	if !strings.Contains(out, want) {
-		t.Fatalf("missing %q in\n%s", want, out)
-	}
-}
-
-func TestShadowVerdictJudgesTheValueItPrints(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	// 7496 / 10000 = 0.7496, printed 0.750: the verdict must agree with
-	// what the line shows.
-	fixture(t, dir, "rounds.tsv", ""+
-		"ficus-0\t1\t10000\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n"+
-		"ficus-100\t1\t7496\t1000\t4000\t0\t0\t2.60\t74960\t0\t0\t0\t10\n")
-	out := shadowSh(t, dir, `verdicts "$1/rounds.tsv"`)
-	want := "without: 0.750 (per round 0.750–0.750; target ≥ 0.75: met)"
-	if !strings.Contains(out, want) {
-		t.Fatalf("missing %q in\n%s", want, out)
+	for _, tc := range []struct{ name, rounds, want string }{
+		{
+			// p99 ratios per round 4080/4000 = 1.02 and 4160/4000 = 1.04:
+			// every round under the bound, so no note that they straddle it.
+			name: "slow target, rounds under the bound",
+			rounds: "ficus-0\t1\t1000\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n" +
+				"ficus-100-slow\t1\t990\t1000\t4080\t0\t0\t2.00\t3\t9000\t0\t0\t10\n" +
+				"ficus-0\t2\t1000\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n" +
+				"ficus-100-slow\t2\t990\t1000\t4160\t0\t0\t2.00\t3\t9000\t0\t0\t10\n",
+			want: "- Slow target, Ficus p99 with 100% shadowing / without: 1.030 (per round 1.020–1.040; target ≤ 1.05: met)\n",
+		},
+		{
+			// 7496 / 10000 = 0.7496, printed 0.750: judged as printed.
+			name: "fast target, a median just under the line",
+			rounds: "ficus-0\t1\t10000\t1000\t4000\t0\t0\t2.00\t0\t0\t0\t0\t10\n" +
+				"ficus-100\t1\t7496\t1000\t4000\t0\t0\t2.60\t74960\t0\t0\t0\t10\n",
+			want: "without: 0.750 (per round 0.750–0.750; target ≥ 0.75: met)",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			fixture(t, dir, "rounds.tsv", tc.rounds)
+			if out := shadowSh(t, dir, `verdicts "$1/rounds.tsv"`); !strings.Contains(out, tc.want) {
+				t.Fatalf("missing %q in\n%s", tc.want, out)
+			}
+		})
 	}
 }
 
